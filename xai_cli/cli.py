@@ -1,0 +1,210 @@
+"""The ``xai`` command line: parses options, calls one run function, maps errors to exit codes.
+
+Nothing heavy is imported at module level, so ``xai --help`` answers fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from xai_cli import __version__
+
+app = typer.Typer(
+    name="xai",
+    help="Explain saved machine-learning models: SHAP and LIME attributions in reports to diff and gate on.",
+    epilog="Exit codes: 0 ok, 1 a gate failed, 2 usage, 3 bad input, 4 model refused as unsafe, "
+    "5 partial batch.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+STATE: dict[str, bool] = {"debug": False}
+T = TypeVar("T")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"xai-cli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", envvar="XAI_DEBUG", help="Show Python tracebacks for errors.")
+    ] = False,
+) -> None:
+    """xai-cli: point it at a model file and data, get PNG and JSON reports.
+
+    Exit codes: 0 ok, 1 a gate failed, 2 usage, 3 bad input, 4 model refused as unsafe, 5 partial batch.
+    """
+    STATE["debug"] = debug
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(message.rstrip() + "\n")
+    sys.stderr.flush()
+
+
+def guarded(action: Callable[[], T]) -> T:
+    """Run a command body; turn our errors into one line on stderr and the documented exit code."""
+    from xai_cli.errors import EXIT_BAD_INPUT, XaiError
+
+    try:
+        return action()
+    except XaiError as exc:
+        if STATE["debug"]:
+            raise
+        _err(f"error: {exc}")
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        _err("interrupted: no report was written")
+        raise typer.Exit(130) from None
+    except MemoryError:
+        if STATE["debug"]:
+            raise
+        _err("error: out of memory; explain fewer --rows or use a smaller --background")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except Exception as exc:
+        if STATE["debug"]:
+            raise
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        _err(f"error: {type(exc).__name__}: {first_line} (rerun with --debug for the traceback)")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def _trust_from_env(flag: bool) -> bool:
+    return flag or os.environ.get("XAI_TRUST_MODEL", "").strip().lower() in ("1", "true", "yes")
+
+
+@app.command()
+def explain(
+    model: Annotated[Path, typer.Argument(help="Model file: .joblib, .pkl or .skops (scikit-learn).")],
+    data: Annotated[Path, typer.Argument(help="Rows to explain: a CSV or Parquet file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("xai-report"),
+    method: Annotated[str, typer.Option(help="shap or lime.")] = "shap",
+    rows: Annotated[
+        str | None,
+        typer.Option(help="0-based data rows: 'A:B' (end exclusive), 'A,B,C' or 'all'. Default 0:100."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="Class to explain (name or index). Default: the positive class of a binary classifier, "
+            "each row's predicted class otherwise."
+        ),
+    ] = None,
+    background: Annotated[
+        str,
+        typer.Option(help="N rows drawn from DATA with the seed, or a CSV/Parquet file of background rows."),
+    ] = "100",
+    algorithm: Annotated[
+        str, typer.Option(help="SHAP algorithm: auto, tree, linear, exact or permutation.")
+    ] = "auto",
+    output: Annotated[
+        str,
+        typer.Option(help="auto (probabilities for classifiers), probability, or raw (margins / log-odds)."),
+    ] = "auto",
+    permutations: Annotated[
+        int, typer.Option(min=2, help="Permutation SHAP: sampled orders per row (in antithetic pairs).")
+    ] = 64,
+    num_samples: Annotated[int, typer.Option(help="LIME: perturbed samples per row.")] = 5000,
+    num_features: Annotated[
+        int | None, typer.Option(min=1, help="LIME: columns in each local model (default: all).")
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="A column of DATA to drop (the label), so it is not taken as input.")
+    ] = None,
+    max_plots: Annotated[int, typer.Option(min=0, help="Per-row plots to draw.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed for every random choice; same seed, same report.")] = 0,
+    trust_model: Annotated[
+        bool,
+        typer.Option(
+            "--trust-model",
+            help="Load pickles without the allow-list: only for files you trust.",
+            envvar="XAI_TRUST_MODEL",
+        ),
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes or progress on stderr.")] = False,
+) -> None:
+    """Attribute predictions to input columns with SHAP or LIME; write explain.json and PNGs to --out.
+
+    Example: [bold]xai explain sample_models/credit_pipeline.joblib sample_data/credit.csv[/bold]
+    """
+    from xai_cli.run.explain import ExplainArgs, run_explain
+
+    args = ExplainArgs(
+        model=model,
+        data=data,
+        out=out,
+        method=method,
+        rows=rows,
+        target=target,
+        background=background,
+        algorithm=algorithm,
+        output=output,
+        permutations=permutations,
+        num_samples=num_samples,
+        num_features=num_features,
+        label_column=label_column,
+        max_plots=max_plots,
+        seed=seed,
+        trust_model=_trust_from_env(trust_model),
+    )
+    note = (lambda _: None) if quiet else (lambda text: _err(f"note: {text}"))
+    outcome = guarded(
+        lambda: _with_status(f"explaining with {method}", quiet, lambda: run_explain(args, note))
+    )
+    if json_output:
+        from xai_cli.reports.json_report import dumps
+
+        sys.stdout.write(dumps(outcome.report))
+        return
+    from xai_cli.reports.tables import print_explain_summary
+
+    print_explain_summary(outcome.report, outcome.out_dir, outcome.files)
+
+
+def _with_status(text: str, quiet: bool, action: Callable[[], T]) -> T:
+    """A spinner on stderr while ``action`` runs, only on a terminal and without --quiet."""
+    if quiet or not sys.stderr.isatty():
+        return action()
+    from rich.console import Console
+
+    with Console(stderr=True).status(text):
+        return action()
+
+
+@app.command()
+def schema(
+    name: Annotated[str, typer.Argument(help="Report kind: explain.")] = "explain",
+) -> None:
+    """Print the JSON Schema of a report (explain.json)."""
+    from xai_cli.errors import UsageError
+    from xai_cli.reports.json_report import SCHEMA_NAMES, schema_text
+
+    def show() -> Any:
+        if name not in SCHEMA_NAMES:
+            raise UsageError(f"no schema named {name!r}; known: {', '.join(SCHEMA_NAMES)}")
+        sys.stdout.write(schema_text(name))
+
+    guarded(show)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

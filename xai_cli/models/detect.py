@@ -1,0 +1,61 @@
+"""Which format a model file is in: magic bytes first, then the suffix."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from xai_cli.errors import InputError
+
+PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib", ".sav"})
+# joblib's compressors: zlib, gzip, bz2, xz, lzma (raw 'alone' format), lz4.
+COMPRESSED_MAGIC = (b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x5d\x00\x00", b"\x04\x22\x4d\x18")
+
+
+def detect_format(path: Path) -> str:
+    """Return 'pickle', 'joblib', 'skops', 'keras', 'keras-h5', 'torch', 'torchscript' or 'onnx'.
+
+    A file that is none of them raises InputError naming the file.
+    """
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a model file")
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if not head:
+        raise InputError(f"{path}: the file is empty, expected a saved model")
+    suffix = path.suffix.lower()
+    if head.startswith(b"PK\x03\x04"):
+        return _zip_format(path)
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "keras-h5"
+    if head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "joblib" if suffix == ".joblib" else "pickle"
+    if head.startswith(COMPRESSED_MAGIC) and suffix in PICKLE_SUFFIXES:
+        return "joblib"
+    if suffix in PICKLE_SUFFIXES:
+        return "joblib" if suffix == ".joblib" else "pickle"
+    if suffix == ".onnx":
+        return "onnx"
+    raise InputError(
+        f"{path}: not a model file this tool knows (first bytes {head[:8]!r}); expected a scikit-learn "
+        "model saved with joblib or pickle (.joblib, .pkl), a .skops file, a Keras, PyTorch or ONNX file"
+    )
+
+
+def _zip_format(path: Path) -> str:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"{path}: a damaged zip archive ({exc}); save the model again") from exc
+    if "schema.json" in names:
+        return "skops"
+    if "config.json" in names and any(n.endswith(".weights.h5") or n == "metadata.json" for n in names):
+        return "keras"
+    if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
+        return "torchscript"
+    if any(n.endswith("data.pkl") for n in names):
+        return "torch"
+    raise InputError(f"{path}: a zip archive that is neither a skops, Keras nor PyTorch model")

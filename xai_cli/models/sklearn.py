@@ -1,0 +1,254 @@
+"""scikit-learn estimators and Pipelines (and their XGBoost/LightGBM wrappers) as a ``Model``."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xai_cli.errors import InputError, UsageError
+from xai_cli.models.base import EncodedView, Model, OutputSpace, as_output_columns
+
+# Transformers that map each input column to exactly one output column, on its own.
+ONE_TO_ONE_TRANSFORMERS = frozenset(
+    {
+        "StandardScaler",
+        "MinMaxScaler",
+        "MaxAbsScaler",
+        "RobustScaler",
+        "PowerTransformer",
+        "QuantileTransformer",
+        "OrdinalEncoder",
+        "Binarizer",
+    }
+)
+CATEGORY_ENCODERS = frozenset({"OneHotEncoder", "OrdinalEncoder", "TargetEncoder"})
+TREE_MODULE_PREFIXES = ("sklearn.tree", "sklearn.ensemble", "xgboost", "lightgbm")
+TREE_CLASS_NAMES = frozenset(
+    {
+        "DecisionTreeClassifier",
+        "DecisionTreeRegressor",
+        "ExtraTreeClassifier",
+        "ExtraTreeRegressor",
+        "RandomForestClassifier",
+        "RandomForestRegressor",
+        "ExtraTreesClassifier",
+        "ExtraTreesRegressor",
+        "GradientBoostingClassifier",
+        "GradientBoostingRegressor",
+        "HistGradientBoostingClassifier",
+        "HistGradientBoostingRegressor",
+        "XGBClassifier",
+        "XGBRegressor",
+        "LGBMClassifier",
+        "LGBMRegressor",
+    }
+)
+
+
+def _unwrap_search(estimator: Any) -> Any:
+    """A fitted GridSearchCV/RandomizedSearchCV stands for its best estimator."""
+    best = getattr(estimator, "best_estimator_", None)
+    return best if best is not None else estimator
+
+
+def _is_pipeline(estimator: Any) -> bool:
+    return type(estimator).__name__ == "Pipeline" and hasattr(estimator, "steps")
+
+
+def from_estimator(estimator: Any, *, path: Path, sha256: str, file_format: str) -> Model:
+    """Wrap a fitted scikit-learn-compatible estimator; refuse objects that cannot predict."""
+    from sklearn.base import is_classifier, is_regressor
+
+    estimator = _unwrap_search(estimator)
+    if not hasattr(estimator, "predict"):
+        raise InputError(
+            f"{path}: the file holds a {type(estimator).__name__}, not a model with a predict method; "
+            "save the fitted estimator or Pipeline itself"
+        )
+    final = estimator.steps[-1][1] if _is_pipeline(estimator) else estimator
+    if is_classifier(estimator) or (hasattr(final, "predict_proba") and hasattr(final, "classes_")):
+        kind = "classifier"
+    elif is_regressor(estimator) or hasattr(final, "predict"):
+        kind = "regressor"
+    if kind == "classifier" and not hasattr(estimator, "predict_proba"):
+        raise InputError(
+            f"{path}: {type(final).__name__} gives no probabilities (no predict_proba); "
+            "refit it with probability estimates enabled (e.g. SVC(probability=True))"
+        )
+    classes = list(estimator.classes_) if kind == "classifier" else None
+    names = getattr(estimator, "feature_names_in_", None)
+    feature_names = [str(n) for n in names] if names is not None else None
+    n_features = getattr(estimator, "n_features_in_", None)
+    has_raw = hasattr(estimator, "decision_function") if kind == "classifier" else True
+
+    def predict(X: pd.DataFrame, output: OutputSpace) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = X if feature_names is not None else X.to_numpy()
+            if output == "probability":
+                return estimator.predict_proba(data)
+            if output == "raw" and kind == "classifier":
+                if not has_raw:
+                    raise UsageError(
+                        f"{type(final).__name__} has no margin output (decision_function); "
+                        "use --output probability"
+                    )
+                return estimator.decision_function(data)
+            return estimator.predict(data)
+
+    view = encoded_view(estimator, feature_names) if _is_pipeline(estimator) else None
+    is_tree = type(final).__name__ in TREE_CLASS_NAMES and type(final).__module__.startswith(
+        TREE_MODULE_PREFIXES
+    )
+    is_linear = type(final).__module__.startswith("sklearn.linear_model") and hasattr(final, "coef_")
+    return Model(
+        path=path,
+        sha256=sha256,
+        format=file_format,
+        framework="sklearn",
+        kind=kind,
+        classes=classes,
+        feature_names=feature_names,
+        n_features=n_features,
+        estimator=estimator,
+        predict_fn=predict,
+        categorical_columns=frozenset(categorical_columns(estimator, feature_names)),
+        has_raw_output=has_raw,
+        encoded_view=view,
+        tree_estimator=final if is_tree and not _is_pipeline(estimator) else None,
+        linear_in_inputs=is_linear
+        and (not _is_pipeline(estimator) or (view is not None and view.additive_final)),
+    )
+
+
+def categorical_columns(estimator: Any, feature_names: list[str] | None) -> set[str]:
+    """Raw columns that a Pipeline routes to a category encoder (OneHot, Ordinal, Target)."""
+    found: set[str] = set()
+    if not _is_pipeline(estimator) or feature_names is None:
+        return found
+    first = estimator.steps[0][1]
+    if type(first).__name__ != "ColumnTransformer":
+        return found
+    for name, transformer, _ in first.transformers_:
+        steps = transformer.steps if _is_pipeline(transformer) else [(name, transformer)]
+        if any(type(step).__name__ in CATEGORY_ENCODERS for _, step in steps):
+            indices = first._transformer_to_input_indices.get(name, [])
+            found.update(feature_names[i] for i in indices)
+    return found
+
+
+def _column_map(transformer: Any, n_inputs: int) -> list[list[int]] | None:
+    """For each input column of a fitted transformer, the output columns that depend on it alone.
+
+    None when the transformer mixes columns (PCA, polynomial features, a custom function) or its
+    layout cannot be read reliably.
+    """
+    name = type(transformer).__name__
+    if isinstance(transformer, str):
+        return (
+            [[i] for i in range(n_inputs)] if transformer == "passthrough" else [[] for _ in range(n_inputs)]
+        )
+    if _is_pipeline(transformer):
+        mapping = [[i] for i in range(n_inputs)]
+        for _, step in transformer.steps:
+            if step is None or step == "passthrough":
+                continue
+            step_map = _column_map(step, max((j + 1 for cols in mapping for j in cols), default=0))
+            if step_map is None:
+                return None
+            mapping = [sorted(o for j in cols for o in step_map[j]) for cols in mapping]
+        return mapping
+    if name == "ColumnTransformer":
+        mapping: list[list[int]] = [[] for _ in range(n_inputs)]
+        for tname, sub, _ in transformer.transformers_:
+            indices = transformer._transformer_to_input_indices.get(tname, [])
+            if sub == "drop" or not indices:
+                continue
+            out = transformer.output_indices_[tname]
+            sub_map = _column_map(sub, len(indices))
+            if sub_map is None:
+                return None
+            width = out.stop - out.start
+            if max((j + 1 for cols in sub_map for j in cols), default=0) > width:
+                return None
+            for local, raw in enumerate(indices):
+                mapping[raw].extend(out.start + j for j in sub_map[local])
+        return mapping
+    if name == "OneHotEncoder":
+        widths = getattr(transformer, "_n_features_outs", None)
+        if widths is None or len(widths) != n_inputs:
+            return None
+        starts = np.concatenate([[0], np.cumsum(widths)])
+        return [list(range(starts[i], starts[i + 1])) for i in range(n_inputs)]
+    if name == "SimpleImputer":
+        if getattr(transformer, "add_indicator", False):
+            return None
+        stats = np.asarray(transformer.statistics_, dtype=object)
+        dropped = [
+            not getattr(transformer, "keep_empty_features", False) and isinstance(s, float) and np.isnan(s)
+            for s in stats
+        ]
+        if any(dropped):
+            return None
+        return [[i] for i in range(n_inputs)]
+    if name in ONE_TO_ONE_TRANSFORMERS:
+        return [[i] for i in range(n_inputs)]
+    return None
+
+
+def encoded_view(pipeline: Any, feature_names: list[str] | None) -> EncodedView | None:
+    """Split a Pipeline after its longest column-separable prefix of steps, if there is one."""
+    n_raw = len(feature_names) if feature_names is not None else getattr(pipeline, "n_features_in_", None)
+    if n_raw is None:
+        return None
+    mapping = [[i] for i in range(n_raw)]
+    consumed = 0
+    for _, step in pipeline.steps[:-1]:
+        if step is None or step == "passthrough":
+            consumed += 1
+            continue
+        width = max((j + 1 for cols in mapping for j in cols), default=0)
+        step_map = _column_map(step, width if consumed else n_raw)
+        if step_map is None:
+            break
+        mapping = [sorted(o for j in cols for o in step_map[j]) for cols in mapping]
+        consumed += 1
+    if consumed == 0:
+        return None
+    encoder = pipeline[:consumed]
+    rest = pipeline[consumed:]
+    final = pipeline.steps[-1][1]
+    additive_final = consumed == len(pipeline.steps) - 1
+
+    def encode(X: pd.DataFrame) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            encoded = encoder.transform(X if feature_names is not None else X.to_numpy())
+        if hasattr(encoded, "toarray"):
+            encoded = encoded.toarray()
+        return np.asarray(encoded, dtype=float)
+
+    def predict(Z: np.ndarray, output: OutputSpace) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if output == "probability":
+                result = rest.predict_proba(Z)
+            elif output == "raw" and hasattr(rest, "decision_function"):
+                result = rest.decision_function(Z)
+            else:
+                result = rest.predict(Z)
+        return as_output_columns(
+            result, len(Z), output, "classifier" if hasattr(final, "classes_") else "regressor"
+        )
+
+    return EncodedView(
+        encode=encode,
+        groups=tuple(np.asarray(cols, dtype=int) for cols in mapping),
+        predict=predict,
+        final_estimator=final,
+        additive_final=additive_final,
+    )

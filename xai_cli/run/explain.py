@@ -1,0 +1,179 @@
+"""``xai explain``: load, validate, attribute, write the report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xai_cli.errors import InputError, UsageError
+
+METHODS = ("shap", "lime")
+OUTPUTS = ("auto", "probability", "raw")
+DEFAULT_BACKGROUND_ROWS = 100
+
+
+@dataclass
+class ExplainArgs:
+    """Everything ``xai explain`` was asked to do, as plain values."""
+
+    model: Path
+    data: Path
+    out: Path = Path("xai-report")
+    method: str = "shap"
+    rows: str | None = None
+    target: str | None = None
+    background: str = str(DEFAULT_BACKGROUND_ROWS)
+    algorithm: str = "auto"
+    output: str = "auto"
+    permutations: int = 64
+    num_samples: int = 5000
+    num_features: int | None = None
+    label_column: str | None = None
+    max_plots: int = 10
+    seed: int = 0
+    trust_model: bool = False
+
+    def canonical_argv(self) -> list[str]:
+        """The command line that reproduces this run (output location and verbosity left out)."""
+        argv = [
+            "explain",
+            str(self.model),
+            str(self.data),
+            "--method",
+            self.method,
+            "--rows",
+            self.rows or "0:100",
+        ]
+        argv += ["--background", self.background, "--seed", str(self.seed)]
+        if self.target is not None:
+            argv += ["--target", self.target]
+        if self.label_column is not None:
+            argv += ["--label-column", self.label_column]
+        if self.method == "shap":
+            argv += [
+                "--algorithm",
+                self.algorithm,
+                "--output",
+                self.output,
+                "--permutations",
+                str(self.permutations),
+            ]
+        else:
+            argv += ["--num-samples", str(self.num_samples)]
+            if self.num_features is not None:
+                argv += ["--num-features", str(self.num_features)]
+        return argv
+
+
+@dataclass
+class ExplainOutcome:
+    """What the CLI shows after a run."""
+
+    report: dict[str, Any]
+    out_dir: Path
+    files: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def run_explain(args: ExplainArgs, on_note: Callable[[str], None] = lambda _: None) -> ExplainOutcome:
+    """Explain the selected rows of ``args.data`` and write explain.json and the PNGs under ``args.out``."""
+    from xai_cli.data.rows import parse_rows
+    from xai_cli.data.tabular import read_table
+    from xai_cli.data.validate import align_to_model, check_model_accepts
+    from xai_cli.models.loader import load_model
+
+    if args.method not in METHODS:
+        raise UsageError(f"--method {args.method}: expected one of {', '.join(METHODS)}")
+    if args.output not in OUTPUTS:
+        raise UsageError(f"--output {args.output}: expected one of {', '.join(OUTPUTS)}")
+    model = load_model(args.model, trust=args.trust_model)
+    if model.input != "tabular":
+        raise UsageError(f"{args.model}: an image model; use 'xai attention' for it")
+    table = align_to_model(read_table(args.data), model, args.data, args.label_column)
+    notes: list[str] = []
+    if table.ignored_columns:
+        notes.append(
+            f"{args.data}: ignoring column(s) the model does not use: {', '.join(table.ignored_columns)}"
+        )
+    frame = table.frame
+    rows = parse_rows(args.rows, len(frame), source=str(args.data))
+    explained = frame.iloc[rows].reset_index(drop=True)
+    background, background_source = _background(args, model, frame)
+    check_model_accepts(model, explained, args.data)
+    check_model_accepts(
+        model, background, Path(args.background) if background_source.startswith("file") else args.data
+    )
+    for note in notes:
+        on_note(note)
+
+    if args.method == "shap":
+        from xai_cli.methods.shap import ShapOptions, explain_shap
+
+        output = None if args.output == "auto" else args.output
+        if output == "probability" and model.kind == "regressor":
+            raise UsageError("--output probability applies to classifiers; this model is a regressor")
+        if output == "raw" and model.kind == "regressor":
+            output = "value"
+        options = ShapOptions(
+            algorithm=args.algorithm,
+            output=output,
+            target=args.target,
+            n_permutations=args.permutations,
+            seed=args.seed,
+        )
+        result = explain_shap(model, explained, background, rows, options)
+    else:
+        from xai_cli.methods.lime import LimeOptions, explain_lime
+
+        if args.num_samples < 10:
+            raise UsageError("--num-samples must be at least 10")
+        lime_options = LimeOptions(
+            target=args.target, num_samples=args.num_samples, num_features=args.num_features, seed=args.seed
+        )
+        result = explain_lime(model, explained, background, rows, lime_options)
+    for note in result.notes:
+        on_note(note)
+
+    from xai_cli.reports.explain import write_explain_report
+    from xai_cli.reports.json_report import explain_report, report_header
+
+    header = report_header("explain", args.canonical_argv(), args.seed, model)
+    data_info = {
+        "n_rows": len(frame),
+        "ignored_columns": table.ignored_columns,
+        "background": background_source,
+    }
+    report = explain_report(header, result, str(args.data), data_info)
+    files = write_explain_report(report, result, model, args.out, args.max_plots)
+    return ExplainOutcome(report=report, out_dir=args.out, files=files, notes=notes + result.notes)
+
+
+def _background(args: ExplainArgs, model: Any, frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """``--background N`` draws N data rows with the seed; ``--background PATH`` reads a file."""
+    from xai_cli.data.tabular import read_table
+    from xai_cli.data.validate import align_to_model
+
+    spec = args.background.strip()
+    if spec.isdigit():
+        count = int(spec)
+        if count < 1:
+            raise UsageError("--background N needs N >= 1")
+        if count >= len(frame):
+            return frame.reset_index(drop=True), f"all {len(frame)} data rows"
+        rng = np.random.default_rng(args.seed)
+        chosen = np.sort(rng.choice(len(frame), size=count, replace=False))
+        return frame.iloc[chosen].reset_index(drop=True), f"{count} data rows drawn with seed {args.seed}"
+    path = Path(spec)
+    if not path.exists():
+        raise InputError(f"--background {spec}: neither a row count nor an existing file")
+    label = args.label_column if args.label_column is not None else None
+    raw = read_table(path)
+    if label is not None and label not in raw.columns:
+        label = None
+    table = align_to_model(raw, model, path, label)
+    return table.frame, f"file {path} ({len(table.frame)} rows)"
