@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -75,7 +74,12 @@ def choose_algorithm(model: Model, output: OutputSpace, n_features: int, request
     """The algorithm to run: the one requested, or the exact one the model allows."""
     if requested not in ALGORITHMS:
         raise UsageError(f"--algorithm {requested}: expected one of {', '.join(ALGORITHMS)}")
-    tree_ok = model.tree_estimator is not None and not model.categorical_columns
+    tree_ok = (
+        model.tree_estimator is not None
+        and not model.categorical_columns
+        # shap reads HistGradientBoosting's category bitsets as numeric thresholds.
+        and not np.any(getattr(model.tree_estimator, "is_categorical_", None))
+    )
     linear_ok = model.linear_in_inputs and output in ("raw", "value")
     if requested == "tree" and not tree_ok:
         raise UsageError(
@@ -113,8 +117,9 @@ def explain_shap(
     shapley: ShapleyValues | None = None
     if algorithm == "tree":
         try:
-            shapley, tree_output = _tree_shap(model, X, background, output)
+            shapley, tree_output, tree_notes = _tree_shap(model, X, background, output)
             settings["tree_model_output"] = tree_output
+            notes.extend(tree_notes)
         except Exception as exc:
             if options.algorithm == "tree":
                 raise UsageError(f"shap's TreeExplainer cannot read this model: {exc}") from exc
@@ -166,25 +171,29 @@ def explain_shap(
 
 def _tree_shap(
     model: Model, X: pd.DataFrame, background: pd.DataFrame, output: OutputSpace
-) -> tuple[ShapleyValues, str]:
-    """shap's interventional TreeExplainer (exact), in the requested output space."""
-    import shap
+) -> tuple[ShapleyValues, str, list[str]]:
+    """shap's interventional TreeExplainer (exact in raw output), in the requested output space."""
+    from xai_cli.methods.treeshap import tree_shap
 
     estimator = model.tree_estimator
+    notes = []
     if output == "probability" and type(estimator).__name__ not in PROBABILITY_LEAF_TREES:
         tree_output = "probability"
+        notes.append(
+            "shap's TreeExplainer turns this model's margin attributions into probabilities by rescaling "
+            "them per background row, which is not exactly the Shapley value of the probability; "
+            "--output raw gives exact values in log-odds"
+        )
     else:
         tree_output = "raw"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        explainer = shap.TreeExplainer(
-            estimator,
-            data=background.to_numpy(dtype=float),
-            feature_perturbation="interventional",
-            model_output=tree_output,
-        )
-        values = np.asarray(explainer.shap_values(X.to_numpy(dtype=float), check_additivity=False))
-    base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
+    # The one float64 copy of the explained and background rows, recoded in place (see treeshap.py).
+    stacked = np.empty((len(X) + len(background), X.shape[1]))
+    for position, column in enumerate(X.columns):
+        stacked[: len(X), position] = X[column].to_numpy(dtype=float)
+        stacked[len(X) :, position] = background[column].to_numpy(dtype=float)
+    values, base, coded = tree_shap(estimator, stacked, len(X), tree_output)
+    if not coded:
+        notes.append("split thresholds passed to shap as they are (float32 in shap's interventional code)")
     if values.ndim == 2:
         values = values[:, :, None]
     n_outputs = len(model.output_names(output))
@@ -193,4 +202,4 @@ def _tree_shap(
         values = np.concatenate([-values, values], axis=2)
         base = np.concatenate([complement, base])
     prediction = model.predict(X, output)
-    return ShapleyValues(values, base, prediction), tree_output
+    return ShapleyValues(values, base, prediction), tree_output, notes
