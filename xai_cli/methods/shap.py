@@ -28,6 +28,9 @@ ALGORITHMS = ("auto", "tree", "linear", "exact", "permutation")
 DEFAULT_PERMUTATIONS = 512
 # 2^10 coalitions x 100 background rows = 102,400 model rows per explained row: still seconds for 100 rows.
 EXACT_MAX_FEATURES = 10
+# Enumerating every coalition of a tree model within this many tree traversals (about 0.1 s) is exact and
+# cheaper than TreeSHAP, whose import of shap alone takes 0.4-0.6 s (measured, benchmarks/README.md).
+SMALL_TREE_TRAVERSALS = 2_000_000
 # Tree ensembles whose stored leaf values are already class probabilities (shap's "raw" output).
 PROBABILITY_LEAF_TREES = frozenset(
     {
@@ -80,8 +83,11 @@ def tabular_function(model: Model, output: OutputSpace, frames: Sequence[pd.Data
     )
 
 
-def choose_algorithm(model: Model, output: OutputSpace, n_features: int, requested: str) -> str:
-    """The algorithm to run: the one requested, or the exact one the model allows."""
+def choose_algorithm(
+    model: Model, output: OutputSpace, n_features: int, requested: str, n_rows: int = 1, n_background: int = 1
+) -> str:
+    """The algorithm to run: the one requested, or the exact one the model allows (the cheapest, for a
+    tiny tree model, whose coalitions all cost less to enumerate than loading shap)."""
     if requested not in ALGORITHMS:
         raise UsageError(f"--algorithm {requested}: expected one of {', '.join(ALGORITHMS)}")
     tree_ok = (
@@ -102,11 +108,17 @@ def choose_algorithm(model: Model, output: OutputSpace, n_features: int, request
         )
     if requested != "auto":
         return requested
-    if tree_ok:
+    if tree_ok and not _small_tree(model.tree_estimator, n_features, n_rows, n_background):
         return "tree"
     if linear_ok:
         return "linear"
     return "exact" if n_features <= EXACT_MAX_FEATURES else "permutation"
+
+
+def _small_tree(estimator: object, n_features: int, n_rows: int, n_background: int) -> bool:
+    """True when enumerating all 2^M coalitions costs under SMALL_TREE_TRAVERSALS tree traversals."""
+    trees = getattr(estimator, "n_estimators", None) or getattr(estimator, "n_iter_", None) or 1
+    return 2**n_features * n_background * n_rows * int(trees) <= SMALL_TREE_TRAVERSALS
 
 
 def explain_shap(
@@ -117,7 +129,9 @@ def explain_shap(
     if output == "raw" and model.kind == "classifier" and not model.has_raw_output:
         raise UsageError(f"{type(model.estimator).__name__} has no margin output; use --output probability")
     feature_names = list(X.columns)
-    algorithm = choose_algorithm(model, output, len(feature_names), options.algorithm)
+    algorithm = choose_algorithm(
+        model, output, len(feature_names), options.algorithm, len(X), len(background)
+    )
     probabilities = (
         model.predict(X, "probability") if model.kind == "classifier" else model.predict(X, "value")
     )
