@@ -22,7 +22,7 @@ import numpy as np
 Predict = Callable[[np.ndarray], np.ndarray]
 
 # Cells (sampled rows x columns) of one batch of rows: bounds the memory of the samples and the model call.
-BATCH_CELLS = 6_000_000
+BATCH_CELLS = 1_500_000
 # Beyond this many standard deviations a bin's normal probabilities underflow; scipy takes those bins.
 TAIL_LIMIT = 30.0
 # lime's 'auto' feature selection: forward selection up to this many features, highest weights beyond.
@@ -40,24 +40,73 @@ class LocalModel:
     local_prediction: float
 
 
+class TruncatedNormalBins:
+    """Standard normals truncated to [low_k, high_k], one per bin k, sampled by inverse CDF.
+
+    The same quantile function as ``scipy.stats.truncnorm.ppf``, which computes it in log space at ~1 us
+    a value: here z = Phi^-1(A_k + B_k u) with A_k, B_k precomputed per bin, i.e. Phi^-1(Phi(low) + u *
+    mass) for bins left of 0 and its mirror image through the upper tail for the others, so no precision
+    is lost near 1 (the mass is computed on the side where it is small). Bins lying wholly beyond
+    TAIL_LIMIT standard deviations, where these probabilities underflow, go to scipy. Agrees with scipy
+    to ~1e-15 (tests/test_lime_batched.py).
+    """
+
+    def __init__(self, low: np.ndarray, high: np.ndarray) -> None:
+        from scipy.special import ndtr
+
+        self.low, self.high = low, high
+        left = low < 0
+        mass = np.where(left, ndtr(high) - ndtr(low), ndtr(-low) - ndtr(-high))
+        self.offset = np.where(left, ndtr(low), ndtr(-high) + mass)
+        self.slope = np.where(left, mass, -mass)
+        self.sign = np.where(left, 1.0, -1.0)
+        self.far = np.where(left, high < -TAIL_LIMIT, low > TAIL_LIMIT)
+
+    def quantile(self, bins: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+        """The ``uniforms`` quantile of each listed bin's truncated normal, in z units."""
+        return self.scaled_quantile(bins, uniforms, np.ones_like(self.low), np.zeros_like(self.low))
+
+    def scaled_quantile(
+        self, bins: np.ndarray, uniforms: np.ndarray, scale: np.ndarray, shift: np.ndarray
+    ) -> np.ndarray:
+        """``shift_k + scale_k * quantile``: values of a normal with that mean and standard deviation."""
+        from scipy.special import ndtri
+
+        z = ndtri(np.take(self.offset, bins) + np.take(self.slope, bins) * uniforms)
+        values = z * np.take(scale * self.sign, bins) + np.take(shift, bins)
+        if self.far.any():
+            far = np.take(self.far, bins)
+            if far.any():
+                from scipy.stats import truncnorm
+
+                values[far] = shift[bins[far]] + scale[bins[far]] * truncnorm.ppf(
+                    uniforms[far], self.low[bins[far]], self.high[bins[far]]
+                )
+        return values
+
+
 @dataclass(frozen=True)
 class _Tables:
     """The explainer's fitted statistics as padded arrays.
 
     Per column: the values ``choice`` draws from and their cumulative frequencies (padded with +inf, so
-    a padded entry never counts); per continuous column and bin: the truncated-normal bounds in z
-    units, mean, standard deviation, and Phi(low), Phi(-high) and the normal mass of [low, high].
+    a padded entry never counts). Per continuous column and bin, flattened (bin b of the k-th continuous
+    column is entry k * width + b): its truncated normal, mean, standard deviation and whether it has
+    width at all (lime keeps the lower z-bound where it has not).
     """
 
     values: np.ndarray  # (M, L)
     cdf: np.ndarray  # (M, L)
     continuous: np.ndarray  # indices of the discretized columns
-    bins: dict[str, np.ndarray]  # each (n_continuous * max_bins,), flat for np.take
+    width: int
+    normal: TruncatedNormalBins
+    mean: np.ndarray
+    std: np.ndarray
+    has_width: np.ndarray
+    every_bin_has_width: bool
 
 
 def _tables(explainer: Any) -> _Tables:
-    from scipy.special import ndtr
-
     discretizer = explainer.discretizer
     n_columns = len(explainer.feature_values)
     longest = max(len(explainer.feature_values[c]) for c in range(n_columns))
@@ -75,51 +124,18 @@ def _tables(explainer: Any) -> _Tables:
         out = np.ones((len(continuous), width))
         for k, f in enumerate(continuous):
             out[k, : len(source[f])] = source[f]
-        return out
+        return out.ravel()
 
     mins, maxs = table(discretizer.mins), table(discretizer.maxs)
     mean, std = table(discretizer.means), table(discretizer.stds)
     low, high = (mins - mean) / std, (maxs - mean) / std
-    bins = {
-        "low": low,
-        "high": high,
-        "mean": mean,
-        "std": std,
-        "low_cdf": ndtr(low),
-        "upper_tail": ndtr(-high),
-        # on the side of 0 where the bin's probabilities are small, so the difference keeps its precision
-        "mass": np.where(low < 0, ndtr(high) - ndtr(low), ndtr(-low) - ndtr(-high)),
-    }
-    return _Tables(values, cdf, continuous, {name: table.ravel() for name, table in bins.items()})
-
-
-def truncated_normal_quantile(
-    uniforms: np.ndarray,
-    low: np.ndarray,
-    high: np.ndarray,
-    low_cdf: np.ndarray,
-    upper_tail: np.ndarray,
-    mass: np.ndarray,
-) -> np.ndarray:
-    """Quantile ``uniforms`` of the standard normal truncated to [low, high], in z units.
-
-    The same function as ``scipy.stats.truncnorm.ppf``, which computes it in log space at ~1 us a value:
-    here Phi^-1(Phi(low) + u * mass) for bins left of 0 and its mirror image through the upper tail for
-    the others, so no precision is lost near 1 (``mass`` is the bin's normal mass computed on the same
-    side, as ``_tables`` does). Bins lying wholly beyond TAIL_LIMIT standard deviations, where these
-    probabilities underflow, go to scipy. Agrees with scipy to ~1e-15 (tests/test_lime_batched.py).
-    """
-    from scipy.special import ndtri
-
-    left = low < 0
-    z = ndtri(np.where(left, low_cdf + uniforms * mass, upper_tail + (1.0 - uniforms) * mass))
-    z = np.where(left, z, -z)
-    far = np.where(left, high < -TAIL_LIMIT, low > TAIL_LIMIT)
-    if far.any():
-        from scipy.stats import truncnorm
-
-        z[far] = truncnorm.ppf(uniforms[far], low[far], high[far])
-    return z
+    real = np.zeros((len(continuous), width), dtype=bool)
+    for k, f in enumerate(continuous):
+        real[k, : len(discretizer.means[f])] = True
+    has_width = low != high
+    every = bool(has_width[real.ravel()].all())
+    normal = TruncatedNormalBins(low, high)
+    return _Tables(values, cdf, continuous, width, normal, mean, std, has_width, every)
 
 
 def _draw(
@@ -139,22 +155,19 @@ def _draw(
     binary = (inverse == first_row[:, None]).astype(float)
     binary[:, 0] = 1.0
     cont = tables.continuous
-    width = len(tables.bins["low"]) // max(1, len(cont))
-    flat = inverse[cont, 1:].astype(int) + (np.arange(len(cont)) * width)[:, None]  # (n_cont, n - 1)
-    low, high = np.take(tables.bins["low"], flat), np.take(tables.bins["high"], flat)
-    unequal = low != high
-    picked = flat[unequal]
-    z = low  # lime keeps the lower z-bound (not a value) where a bin has no width; so do we
-    z[unequal] = truncated_normal_quantile(
-        state.random_sample(len(picked)),
-        low[unequal],
-        high[unequal],
-        np.take(tables.bins["low_cdf"], picked),
-        np.take(tables.bins["upper_tail"], picked),
-        np.take(tables.bins["mass"], picked),
-    )
-    z[unequal] = z[unequal] * np.take(tables.bins["std"], picked) + np.take(tables.bins["mean"], picked)
-    inverse[cont, 1:] = z
+    # A discretized column's sampled values are its bin numbers (not always 0..n-1: a bin may be empty).
+    bins = inverse[cont, 1:].astype(np.intp) + (np.arange(len(cont)) * tables.width)[:, None]
+    if tables.every_bin_has_width:
+        uniforms = state.random_sample(bins.size).reshape(bins.shape)
+        drawn = tables.normal.scaled_quantile(bins, uniforms, tables.std, tables.mean)
+    else:
+        width = np.take(tables.has_width, bins)
+        picked = bins[width]
+        # lime keeps the lower z-bound (not a value) where a bin has no width; so do we.
+        drawn = np.take(tables.normal.low, bins)
+        uniforms = state.random_sample(len(picked))
+        drawn[width] = tables.normal.scaled_quantile(picked, uniforms, tables.std, tables.mean)
+    inverse[cont, 1:] = drawn
     inverse[:, 0] = row
     return binary.T, inverse.T
 

@@ -132,16 +132,17 @@ def explain_shap(
     algorithm = choose_algorithm(
         model, output, len(feature_names), options.algorithm, len(X), len(background)
     )
-    probabilities = (
-        model.predict(X, "probability") if model.kind == "classifier" else model.predict(X, "value")
-    )
+    default_space = "probability" if model.kind == "classifier" else "value"
+    probabilities = model.predict(X, default_space)
+    # The tree path reuses this prediction when it is already in the output space explained.
+    known_prediction = probabilities if output == default_space else None
     targets = resolve_targets(model, options.target, probabilities)
     settings: dict[str, object] = {"background_rows": len(background)}
     notes: list[str] = []
     shapley: ShapleyValues | None = None
     if algorithm == "tree":
         try:
-            shapley, tree_output, tree_notes = _tree_shap(model, X, background, output)
+            shapley, tree_output, tree_notes = _tree_shap(model, X, background, output, known_prediction)
             settings["tree_model_output"] = tree_output
             notes.extend(tree_notes)
         except Exception as exc:
@@ -199,7 +200,11 @@ def explain_shap(
 
 
 def _tree_shap(
-    model: Model, X: pd.DataFrame, background: pd.DataFrame, output: OutputSpace
+    model: Model,
+    X: pd.DataFrame,
+    background: pd.DataFrame,
+    output: OutputSpace,
+    prediction: np.ndarray | None = None,
 ) -> tuple[ShapleyValues, str, list[str]]:
     """shap's interventional TreeExplainer (exact in raw output), in the requested output space."""
     from xai_cli.methods.treeshap import tree_shap
@@ -230,5 +235,6 @@ def _tree_shap(
         complement = 1.0 - base if output == "probability" else -base
         values = np.concatenate([-values, values], axis=2)
         base = np.concatenate([complement, base])
-    prediction = model.predict(X, output)
+    if prediction is None:
+        prediction = model.predict(X, output)
     return ShapleyValues(values, base, prediction), tree_output, notes
