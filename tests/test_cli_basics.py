@@ -40,3 +40,21 @@ def test_help_does_not_import_heavy_libraries() -> None:
 def test_usage_error_exit_code() -> None:
     result = run_xai("explain")
     assert result.exit_code == 2
+
+
+def test_explaining_a_small_tree_does_not_load_shap(tmp_path) -> None:
+    """A 4-column tree is enumerated exactly, without importing shap (and numba), the slowest import."""
+    from tests.conftest import SAMPLES
+
+    model, data = SAMPLES["iris"]
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from xai_cli.cli import app\n"
+        f"result = CliRunner().invoke(app, ['explain', {str(model)!r}, {str(data)!r}, '--out', "
+        f"{str(tmp_path)!r}, '--max-plots', '1', '--json'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print('loaded:' + ','.join(m for m in ('shap', 'numba') if m in sys.modules))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip().splitlines()[-1] == "loaded:"

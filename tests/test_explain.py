@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import SAMPLES, run_in_process, run_xai
 
-EXPECTED_ALGORITHM = {"iris": "tree", "breast_cancer": "tree", "wine": "permutation", "credit": "exact"}
+EXPECTED_ALGORITHM = {"iris": "exact", "breast_cancer": "tree", "wine": "permutation", "credit": "exact"}
 
 
 @pytest.mark.parametrize("sample", sorted(SAMPLES))
@@ -304,3 +304,58 @@ def test_schema_command_prints_the_schema_and_reports_follow_it(
     )
     assert set(schema["required"]) <= set(report)
     assert set(schema["properties"]["rows"]["items"]["required"]) <= set(report["rows"][0])
+
+
+def test_black_box_pairwise_model_is_explained_exactly(tmp_path: Path) -> None:
+    """A model with pairwise interactions over 12 columns (a Pipeline of PolynomialFeatures and a linear
+    regression, so a black box to xai): the permutation algorithm gives its closed-form Shapley values."""
+    import joblib
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import PolynomialFeatures
+
+    rng = np.random.default_rng(7)
+    columns = [f"x{i}" for i in range(12)]
+    frame = pd.DataFrame(rng.normal(size=(200, 12)), columns=columns)
+    target = frame.to_numpy() @ rng.normal(size=12) + frame.x0 * frame.x1 - 2 * frame.x2 * frame.x5
+    poly = PolynomialFeatures(2, interaction_only=True, include_bias=False)
+    model = Pipeline([("poly", poly), ("fit", LinearRegression())]).fit(frame, target)
+    joblib.dump(model, tmp_path / "pairwise.joblib")
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    result = run_in_process(
+        "explain",
+        tmp_path / "pairwise.joblib",
+        tmp_path / "data.csv",
+        "--rows",
+        "0:4",
+        "--background",
+        "25",
+        "--permutations",
+        "100",
+        "--json",
+        "--out",
+        tmp_path / "r",
+    )
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["algorithm"] == "permutation" and report["settings"]["orders_per_background_row"] == 4
+    assert report["settings"]["relative_standard_error"] < 1e-9
+
+    coef, powers = model[-1].coef_, model[0].powers_
+    weights, pairs = np.zeros(12), np.zeros((12, 12))
+    for c, power in zip(coef, powers, strict=True):
+        used = np.flatnonzero(power)
+        if len(used) == 1:
+            weights[used[0]] = c
+        else:
+            pairs[used[0], used[1]] = pairs[used[1], used[0]] = c
+    background = pd.read_csv(tmp_path / "data.csv")
+    rng_rows = np.random.default_rng(0).choice(200, size=25, replace=False)
+    background = background.iloc[np.sort(rng_rows)].to_numpy()
+    mean_b, second = background.mean(axis=0), background.T @ background / len(background)
+    for row in report["rows"]:
+        x = frame.iloc[row["row"]].to_numpy()
+        terms = np.outer(x, x) - second + np.outer(x, mean_b) - np.outer(mean_b, x)
+        expected = weights * (x - mean_b) + 0.5 * (pairs * terms).sum(axis=1)
+        got = np.array([row["attributions"][c] for c in columns])
+        np.testing.assert_allclose(got, expected, atol=1e-9)

@@ -41,6 +41,10 @@ class CategoryCodec:
 
     def decode(self, matrix: np.ndarray) -> pd.DataFrame:
         """Floats back to a table with the original columns and category strings."""
+        if not self.categories and all(pd.api.types.is_float_dtype(t) for t in self.dtypes.values()):
+            # One float block: the model's own conversion back to an array is then a view, not a
+            # column-by-column stack (measured: 0.4 s per 500k x 30 rows in LIME's model calls).
+            return pd.DataFrame(matrix, columns=self.columns, copy=False)
         data: dict[str, object] = {}
         for i, column in enumerate(self.columns):
             if column in self.categories:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -12,13 +11,26 @@ import pandas as pd
 from xai_cli.data.codes import CategoryCodec
 from xai_cli.errors import UsageError
 from xai_cli.methods.results import ExplainResult
-from xai_cli.methods.shapley import ShapleyValues, additive_shapley, exact_shapley, permutation_shapley
+from xai_cli.methods.shapley import (
+    ShapleyValues,
+    additive_shapley,
+    exact_shapley,
+    pairs_per_background_row,
+    permutation_shapley,
+)
 from xai_cli.methods.targets import resolve_targets, target_label
 from xai_cli.models.base import Model, OutputSpace
 
 ALGORITHMS = ("auto", "tree", "linear", "exact", "permutation")
+# Orders sampled per explained row by the permutation algorithm: (M - 1) model rows each, so 512 orders
+# of 30 columns cost 14,848 model rows per row, a seventh of shap.KernelExplainer's default budget with a
+# 50-row background; measured error ~4% of mean |phi| on a 30-column MLP (benchmarks/README.md).
+DEFAULT_PERMUTATIONS = 512
 # 2^10 coalitions x 100 background rows = 102,400 model rows per explained row: still seconds for 100 rows.
 EXACT_MAX_FEATURES = 10
+# Enumerating every coalition of a tree model within this many tree traversals (about 0.1 s) is exact and
+# cheaper than TreeSHAP, whose import of shap alone takes 0.4-0.6 s (measured, benchmarks/README.md).
+SMALL_TREE_TRAVERSALS = 2_000_000
 # Tree ensembles whose stored leaf values are already class probabilities (shap's "raw" output).
 PROBABILITY_LEAF_TREES = frozenset(
     {
@@ -37,7 +49,7 @@ class ShapOptions:
     algorithm: str = "auto"
     output: OutputSpace | None = None
     target: str | None = None
-    n_permutations: int = 64
+    n_permutations: int = DEFAULT_PERMUTATIONS
     seed: int = 0
 
 
@@ -71,11 +83,19 @@ def tabular_function(model: Model, output: OutputSpace, frames: Sequence[pd.Data
     )
 
 
-def choose_algorithm(model: Model, output: OutputSpace, n_features: int, requested: str) -> str:
-    """The algorithm to run: the one requested, or the exact one the model allows."""
+def choose_algorithm(
+    model: Model, output: OutputSpace, n_features: int, requested: str, n_rows: int = 1, n_background: int = 1
+) -> str:
+    """The algorithm to run: the one requested, or the exact one the model allows (the cheapest, for a
+    tiny tree model, whose coalitions all cost less to enumerate than loading shap)."""
     if requested not in ALGORITHMS:
         raise UsageError(f"--algorithm {requested}: expected one of {', '.join(ALGORITHMS)}")
-    tree_ok = model.tree_estimator is not None and not model.categorical_columns
+    tree_ok = (
+        model.tree_estimator is not None
+        and not model.categorical_columns
+        # shap reads HistGradientBoosting's category bitsets as numeric thresholds.
+        and not np.any(getattr(model.tree_estimator, "is_categorical_", None))
+    )
     linear_ok = model.linear_in_inputs and output in ("raw", "value")
     if requested == "tree" and not tree_ok:
         raise UsageError(
@@ -88,11 +108,17 @@ def choose_algorithm(model: Model, output: OutputSpace, n_features: int, request
         )
     if requested != "auto":
         return requested
-    if tree_ok:
+    if tree_ok and not _small_tree(model.tree_estimator, n_features, n_rows, n_background):
         return "tree"
     if linear_ok:
         return "linear"
     return "exact" if n_features <= EXACT_MAX_FEATURES else "permutation"
+
+
+def _small_tree(estimator: object, n_features: int, n_rows: int, n_background: int) -> bool:
+    """True when enumerating all 2^M coalitions costs under SMALL_TREE_TRAVERSALS tree traversals."""
+    trees = getattr(estimator, "n_estimators", None) or getattr(estimator, "n_iter_", None) or 1
+    return 2**n_features * n_background * n_rows * int(trees) <= SMALL_TREE_TRAVERSALS
 
 
 def explain_shap(
@@ -103,18 +129,22 @@ def explain_shap(
     if output == "raw" and model.kind == "classifier" and not model.has_raw_output:
         raise UsageError(f"{type(model.estimator).__name__} has no margin output; use --output probability")
     feature_names = list(X.columns)
-    algorithm = choose_algorithm(model, output, len(feature_names), options.algorithm)
-    probabilities = (
-        model.predict(X, "probability") if model.kind == "classifier" else model.predict(X, "value")
+    algorithm = choose_algorithm(
+        model, output, len(feature_names), options.algorithm, len(X), len(background)
     )
+    default_space = "probability" if model.kind == "classifier" else "value"
+    probabilities = model.predict(X, default_space)
+    # The tree path reuses this prediction when it is already in the output space explained.
+    known_prediction = probabilities if output == default_space else None
     targets = resolve_targets(model, options.target, probabilities)
     settings: dict[str, object] = {"background_rows": len(background)}
     notes: list[str] = []
     shapley: ShapleyValues | None = None
     if algorithm == "tree":
         try:
-            shapley, tree_output = _tree_shap(model, X, background, output)
+            shapley, tree_output, tree_notes = _tree_shap(model, X, background, output, known_prediction)
             settings["tree_model_output"] = tree_output
+            notes.extend(tree_notes)
         except Exception as exc:
             if options.algorithm == "tree":
                 raise UsageError(f"shap's TreeExplainer cannot read this model: {exc}") from exc
@@ -130,7 +160,9 @@ def explain_shap(
             settings["coalitions"] = 2 ** len(feature_names)
             shapley = exact_shapley(function.evaluate, encoded_rows, encoded_background, function.groups)
         else:
-            settings["permutations"] = max(2, options.n_permutations // 2 * 2)
+            pairs = pairs_per_background_row(options.n_permutations, len(background))
+            settings["permutations"] = 2 * pairs * len(background)
+            settings["orders_per_background_row"] = 2 * pairs
             seeds = [options.seed * 1_000_003 + row for row in rows]
             shapley = permutation_shapley(
                 function.evaluate,
@@ -146,6 +178,9 @@ def explain_shap(
     if shapley.standard_error is not None:
         errors = shapley.standard_error[index, :, target_array]
         details = [{"max_standard_error": float(e.max())} for e in errors]
+        scale = float(np.abs(shapley.values[index, :, target_array]).mean())
+        # Estimated mean |error| / mean |value| (the mean absolute error of a normal estimate is ~0.8 SE).
+        settings["relative_standard_error"] = float(errors.mean() / scale) if scale > 0 else 0.0
     return ExplainResult(
         method="shap",
         algorithm=algorithm,
@@ -165,26 +200,34 @@ def explain_shap(
 
 
 def _tree_shap(
-    model: Model, X: pd.DataFrame, background: pd.DataFrame, output: OutputSpace
-) -> tuple[ShapleyValues, str]:
-    """shap's interventional TreeExplainer (exact), in the requested output space."""
-    import shap
+    model: Model,
+    X: pd.DataFrame,
+    background: pd.DataFrame,
+    output: OutputSpace,
+    prediction: np.ndarray | None = None,
+) -> tuple[ShapleyValues, str, list[str]]:
+    """shap's interventional TreeExplainer (exact in raw output), in the requested output space."""
+    from xai_cli.methods.treeshap import tree_shap
 
     estimator = model.tree_estimator
+    notes = []
     if output == "probability" and type(estimator).__name__ not in PROBABILITY_LEAF_TREES:
         tree_output = "probability"
+        notes.append(
+            "shap's TreeExplainer turns this model's margin attributions into probabilities by rescaling "
+            "them per background row, which is not exactly the Shapley value of the probability; "
+            "--output raw gives exact values in log-odds"
+        )
     else:
         tree_output = "raw"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        explainer = shap.TreeExplainer(
-            estimator,
-            data=background.to_numpy(dtype=float),
-            feature_perturbation="interventional",
-            model_output=tree_output,
-        )
-        values = np.asarray(explainer.shap_values(X.to_numpy(dtype=float), check_additivity=False))
-    base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
+    # The one float64 copy of the explained and background rows, recoded in place (see treeshap.py).
+    stacked = np.empty((len(X) + len(background), X.shape[1]))
+    for position, column in enumerate(X.columns):
+        stacked[: len(X), position] = X[column].to_numpy(dtype=float)
+        stacked[len(X) :, position] = background[column].to_numpy(dtype=float)
+    values, base, coded = tree_shap(estimator, stacked, len(X), tree_output)
+    if not coded:
+        notes.append("split thresholds passed to shap as they are (float32 in shap's interventional code)")
     if values.ndim == 2:
         values = values[:, :, None]
     n_outputs = len(model.output_names(output))
@@ -192,5 +235,6 @@ def _tree_shap(
         complement = 1.0 - base if output == "probability" else -base
         values = np.concatenate([-values, values], axis=2)
         base = np.concatenate([complement, base])
-    prediction = model.predict(X, output)
-    return ShapleyValues(values, base, prediction), tree_output
+    if prediction is None:
+        prediction = model.predict(X, output)
+    return ShapleyValues(values, base, prediction), tree_output, notes

@@ -28,9 +28,44 @@ def _figure(height_items: int, width: float = 8.0) -> tuple[Any, Any]:
     return figure, figure.add_subplot(1, 1, 1)
 
 
-def _save(figure: Any, path: Path) -> None:
-    figure.tight_layout()
+def _save(figure: Any, path: Path, axes: Any = None) -> None:
+    """Lay out (margins measured from ``axes``' labels, else tight_layout) and write the PNG."""
+    if axes is None:
+        figure.tight_layout()
+    else:
+        _fit_margins(figure, axes)
     figure.savefig(path, format="png", metadata={"Software": None})
+
+
+def _fit_margins(figure: Any, axes: Any) -> None:
+    """Margins from the measured width of the y tick labels and the height of the title and x labels.
+
+    What ``tight_layout`` finds for these one-axes bar charts, at a fraction of its cost: it lays out
+    every artist of the figure, which took a quarter of the time of each per-row plot (profiled).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    width, height = figure.get_size_inches() * figure.dpi
+
+    def extent(text: Any) -> tuple[float, float]:
+        if not text.get_text():
+            return 0.0, 0.0
+        w, h, _ = renderer.get_text_width_height_descent(text.get_text(), text.get_fontproperties(), False)
+        return w, h
+
+    label_width = max((extent(t)[0] for t in axes.get_yticklabels()), default=0.0)
+    tick_height = max((extent(t)[1] for t in axes.get_xticklabels()), default=0.0)
+    pad = 0.12 * figure.dpi
+    left = label_width + pad + 0.1 * figure.dpi
+    bottom = tick_height + extent(axes.xaxis.label)[1] + 2.4 * pad
+    top = extent(axes.title)[1] + pad
+    figure.subplots_adjust(
+        left=min(0.6, left / width),
+        right=1 - 0.3 * figure.dpi / width,
+        bottom=min(0.45, bottom / height),
+        top=1 - min(0.3, top / height),
+    )
 
 
 def global_importance_plot(importance: dict[str, float], path: Path, title: str, xlabel: str) -> None:
@@ -40,7 +75,7 @@ def global_importance_plot(importance: dict[str, float], path: Path, title: str,
     axes.barh([name for name, _ in items], [value for _, value in items], color=NEGATIVE)
     axes.set_xlabel(xlabel)
     axes.set_title(title)
-    _save(figure, path)
+    _save(figure, path, axes)
 
 
 def beeswarm_plot(
@@ -118,8 +153,10 @@ def waterfall_plot(
     labels, contributions = labels[::-1], contributions[::-1]
     figure, axes = _figure(len(labels) + 1, width=9.0)
     start = base + float(np.sum(values)) - np.cumsum(contributions[::-1])[::-1]
+    levels = np.arange(len(labels))
+    colors = [POSITIVE if width >= 0 else NEGATIVE for width in contributions]
+    axes.barh(levels, contributions, left=start, color=colors)
     for level, (left, width) in enumerate(zip(start, contributions, strict=True)):
-        axes.barh(level, width, left=left, color=POSITIVE if width >= 0 else NEGATIVE)
         axes.text(
             left + width,
             level,
@@ -128,13 +165,17 @@ def waterfall_plot(
             ha="left" if width >= 0 else "right",
             fontsize=8,
         )
-    axes.set_yticks(range(len(labels)), labels)
+    axes.set_yticks(levels, labels)
+    ends = np.concatenate([start, start + np.asarray(contributions), [base, prediction]])
+    low, high = float(ends.min()), float(ends.max())
+    room = 0.12 * (high - low) or 0.05  # for the value printed at the end of each bar
+    axes.set_xlim(low - room, high + room)
     axes.axvline(base, color="#999999", linestyle="--", linewidth=0.8, label=f"base value {base:.3g}")
     axes.axvline(prediction, color="#333333", linewidth=0.8, label=f"prediction {prediction:.3g}")
     axes.legend(loc="lower right", fontsize=8)
     axes.set_xlabel(xlabel)
     axes.set_title(title)
-    _save(figure, path)
+    _save(figure, path, axes)
 
 
 def weights_plot(labels: list[str], weights: np.ndarray, path: Path, title: str, xlabel: str) -> None:
@@ -149,7 +190,7 @@ def weights_plot(labels: list[str], weights: np.ndarray, path: Path, title: str,
     axes.axvline(0, color="#999999", linewidth=0.8)
     axes.set_xlabel(xlabel)
     axes.set_title(title)
-    _save(figure, path)
+    _save(figure, path, axes)
 
 
 def _short(value: Any) -> str:

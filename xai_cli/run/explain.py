@@ -30,9 +30,10 @@ class ExplainArgs:
     background: str = str(DEFAULT_BACKGROUND_ROWS)
     algorithm: str = "auto"
     output: str = "auto"
-    permutations: int = 64
+    permutations: int = 512
     num_samples: int = 5000
     num_features: int | None = None
+    lime_engine: str = "fast"
     label_column: str | None = None
     max_plots: int = 10
     seed: int = 0
@@ -64,7 +65,7 @@ class ExplainArgs:
                 str(self.permutations),
             ]
         else:
-            argv += ["--num-samples", str(self.num_samples)]
+            argv += ["--num-samples", str(self.num_samples), "--lime-engine", self.lime_engine]
             if self.num_features is not None:
                 argv += ["--num-features", str(self.num_features)]
         return argv
@@ -128,12 +129,18 @@ def run_explain(args: ExplainArgs, on_note: Callable[[str], None] = lambda _: No
         )
         result = explain_shap(model, explained, background, rows, options)
     else:
-        from xai_cli.methods.lime import LimeOptions, explain_lime
+        from xai_cli.methods.lime import ENGINES, LimeOptions, explain_lime
 
         if args.num_samples < 10:
             raise UsageError("--num-samples must be at least 10")
+        if args.lime_engine not in ENGINES:
+            raise UsageError(f"--lime-engine {args.lime_engine}: expected one of {', '.join(ENGINES)}")
         lime_options = LimeOptions(
-            target=args.target, num_samples=args.num_samples, num_features=args.num_features, seed=args.seed
+            target=args.target,
+            num_samples=args.num_samples,
+            num_features=args.num_features,
+            seed=args.seed,
+            engine=args.lime_engine,
         )
         result = explain_lime(model, explained, background, rows, lime_options)
     for note in result.notes:
