@@ -205,6 +205,68 @@ def schema(
     guarded(show)
 
 
+@app.command()
+def rules(
+    model: Annotated[Path, typer.Argument(help="Model file: .joblib, .pkl or .skops (scikit-learn).")],
+    data: Annotated[Path, typer.Argument(help="Rows the rules are read over: a CSV or Parquet file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("xai-report"),
+    max_depth: Annotated[
+        int, typer.Option(min=1, help="Depth of the surrogate tree; also how deep rules.png draws a tree.")
+    ] = 4,
+    min_samples_leaf: Annotated[int, typer.Option(min=1, help="Surrogate: fewest rows in a leaf.")] = 5,
+    augment: Annotated[
+        int, typer.Option(min=0, help="Surrogate: add N perturbed rows (labelled by the model) to fit on.")
+    ] = 0,
+    holdout: Annotated[
+        float, typer.Option(help="Surrogate: share of the data rows held out to measure fidelity.")
+    ] = 0.25,
+    label_column: Annotated[
+        str | None, typer.Option(help="A column of DATA to drop (the label), so it is not taken as input.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for every random choice; same seed, same report.")] = 0,
+    trust_model: Annotated[
+        bool,
+        typer.Option(
+            "--trust-model",
+            help="Load pickles without the allow-list: only for files you trust.",
+            envvar="XAI_TRUST_MODEL",
+        ),
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes or progress on stderr.")] = False,
+) -> None:
+    """If-then rules on your columns: a decision tree's own, or a surrogate tree's with measured fidelity.
+
+    Example: [bold]xai rules sample_models/iris_tree.joblib sample_data/iris.csv --out reports/iris-rules[/bold]
+    """
+    from xai_cli.run.rules import RulesArgs, run_rules
+
+    args = RulesArgs(
+        model=model,
+        data=data,
+        out=out,
+        max_depth=max_depth,
+        min_samples_leaf=min_samples_leaf,
+        augment=augment,
+        holdout=holdout,
+        label_column=label_column,
+        seed=seed,
+        trust_model=_trust_from_env(trust_model),
+    )
+    note = (lambda _: None) if quiet else (lambda text: _err(f"note: {text}"))
+    outcome = guarded(lambda: _with_status("reading rules", quiet, lambda: run_rules(args, note)))
+    if json_output:
+        from xai_cli.reports.json_report import dumps
+
+        sys.stdout.write(dumps(outcome.report))
+        return
+    from xai_cli.reports.rules import print_rules_summary
+
+    print_rules_summary(outcome.report, outcome.out_dir, outcome.files)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
