@@ -63,9 +63,7 @@ def rule_mask(conditions: list[Condition], frame: pd.DataFrame) -> np.ndarray:
     return mask
 
 
-def merge_conditions(
-    conditions: list[Condition], categories: dict[str, tuple[Any, ...]]
-) -> list[Condition]:
+def merge_conditions(conditions: list[Condition], categories: dict[str, tuple[Any, ...]]) -> list[Condition]:
     """The tightest equivalent conjunction: one lower and one upper bound per numeric column, one set
     test per categorical column (over ``categories[column]``, the column's known categories).
 

@@ -88,8 +88,14 @@ def extract_rules(model: Model, frame: pd.DataFrame, options: RulesOptions) -> R
         else:
             rules = _rule_stats(model, frame, outputs, paths.conditions, paths.leaf_values)
             fidelity = _exact_fidelity(model, frame, outputs, rules)
-            settings = {"source": "tree", "max_depth": None, "min_samples_leaf": None, "augment": 0,
-                        "holdout": None, "draw_depth": options.max_depth}
+            settings = {
+                "source": "tree",
+                "max_depth": None,
+                "min_samples_leaf": None,
+                "augment": 0,
+                "holdout": None,
+                "draw_depth": options.max_depth,
+            }
             if paths.depth > options.max_depth:
                 notes.append(
                     f"the model's tree has depth {paths.depth}; all {len(rules)} of its leaves are reported "
@@ -224,7 +230,9 @@ def rule_predictions(rules: list[Rule], frame: pd.DataFrame) -> list[Any]:
     return result
 
 
-def _exact_fidelity(model: Model, frame: pd.DataFrame, outputs: np.ndarray, rules: list[Rule]) -> dict[str, Any]:
+def _exact_fidelity(
+    model: Model, frame: pd.DataFrame, outputs: np.ndarray, rules: list[Rule]
+) -> dict[str, Any]:
     """Agreement of the rules with the model on every data row (1.0 when they are the model's own)."""
     predicted_by_rules = rule_predictions(rules, frame)
     if model.kind == "classifier":
@@ -331,12 +339,22 @@ def _surrogate_rules(
         "category_order": encoding.order_description,
     }
     return RulesResult(
-        "surrogate", reason, model.kind, list(frame.columns), rules, paths.nodes, paths.depth, fidelity,
-        settings, notes,
+        "surrogate",
+        reason,
+        model.kind,
+        list(frame.columns),
+        rules,
+        paths.nodes,
+        paths.depth,
+        fidelity,
+        settings,
+        notes,
     )
 
 
-def _surrogate_on_data(model: Model, frame: pd.DataFrame, outputs: np.ndarray, rules: list[Rule]) -> float | None:
+def _surrogate_on_data(
+    model: Model, frame: pd.DataFrame, outputs: np.ndarray, rules: list[Rule]
+) -> float | None:
     predicted_by_rules = rule_predictions(rules, frame)
     if model.kind == "classifier":
         assert model.classes is not None
@@ -381,9 +399,7 @@ class SurrogateEncoding:
             ranked = sorted(known, key=lambda c: (means.get(c, np.inf), str(c)))
             self.codes[column] = {c: k for k, c in enumerate(ranked)}
             self.order_description[column] = ranked
-        self.features = [
-            SplitFeature(c, c in self.codes, self._forward(c)) for c in self.columns
-        ]
+        self.features = [SplitFeature(c, c in self.codes, self._forward(c)) for c in self.columns]
 
     def _forward(self, column: str) -> Any:
         codes = self.codes.get(column)
@@ -401,7 +417,10 @@ class SurrogateEncoding:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return np.column_stack(
-                [f.forward(frame[f.column].to_numpy(dtype=object if f.categorical else float)) for f in self.features]
+                [
+                    f.forward(frame[f.column].to_numpy(dtype=object if f.categorical else float))
+                    for f in self.features
+                ]
             )
 
 

@@ -66,9 +66,7 @@ def tree_paths(tree: Any, features: list[SplitFeature], frame: pd.DataFrame) -> 
     Raises NotMonotone when a numeric input does not map back to its column monotonically.
     """
     structure = tree.tree_
-    categories = {
-        f.column: _known_categories(frame[f.column]) for f in features if f.categorical
-    }
+    categories = {f.column: _known_categories(frame[f.column]) for f in features if f.categorical}
     splitters: dict[int, tuple[Condition, Condition]] = {}
     node_rows: dict[int, np.ndarray] = {}
     conditions: list[list[Condition]] = []
@@ -159,8 +157,10 @@ def numeric_split(feature: SplitFeature, threshold: float, values: pd.Series) ->
         return (everything, nothing) if low_side else (nothing, everything)
     last_low, first_high = _bisect(goes_left, low, high, low_side)
     left_is_low = low_side
-    exact_left = Condition(feature.column, "<=", last_low) if left_is_low else Condition(
-        feature.column, ">=", first_high
+    exact_left = (
+        Condition(feature.column, "<=", last_low)
+        if left_is_low
+        else Condition(feature.column, ">=", first_high)
     )
     expected = goes_left(observed) if len(observed) else np.array([], dtype=bool)
     observed_series = pd.Series(observed)

@@ -123,7 +123,9 @@ def write_rules_report(report: dict[str, Any], result: RulesResult, out_dir: Pat
     from xai_cli.reports.tree_plot import draw_tree
 
     with staged_report(out_dir) as staging:
-        title = f"{'Decision tree' if result.source == 'tree' else 'Surrogate tree'} of {report['model']['path']}"
+        title = (
+            f"{'Decision tree' if result.source == 'tree' else 'Surrogate tree'} of {report['model']['path']}"
+        )
         subtitle = fidelity_text(report)
         draw_tree(result, report, staging / "rules.png", title, subtitle)
         write_atomic(staging / "rules.txt", rules_text(report).encode("utf-8"))
@@ -142,15 +144,19 @@ def print_rules_summary(report: dict[str, Any], out_dir: Path, files: list[str])
     table.add_column("if")
     table.add_column("then")
     table.add_column("coverage", justify="right")
-    table.add_column("precision" if report["model"]["kind"] == "classifier" else "model mean ± sd", justify="right")
+    table.add_column(
+        "precision" if report["model"]["kind"] == "classifier" else "model mean ± sd", justify="right"
+    )
     for rule in report["rules"][:MAX_RULES_SHOWN]:
         conditions = " and ".join(condition_text(c) for c in rule["conditions"]) or "(every row)"
         if "precision" in rule:
             last = "n/a" if rule["precision"] is None else f"{rule['precision']:.1%}"
             then = str(rule["prediction"])
         else:
-            last = "n/a" if rule["output_mean"] is None else (
-                f"{format_number(rule['output_mean'])} ± {format_number(rule['output_std'])}"
+            last = (
+                "n/a"
+                if rule["output_mean"] is None
+                else (f"{format_number(rule['output_mean'])} ± {format_number(rule['output_std'])}")
             )
             then = format_number(rule["prediction"])
         table.add_row(rule["id"], conditions, then, f"{rule['coverage']:.1%}", last)

@@ -62,26 +62,48 @@ def draw_tree(result: RulesResult, report: dict[str, Any], path: Path, title: st
                 child_x, child_depth = positions[child]
                 axes.plot([x, child_x], [-depth, -child_depth], color="#9a9a9a", linewidth=1.0, zorder=1)
                 axes.text(
-                    (x + child_x) / 2, -(depth + child_depth) / 2, answer, ha="center", va="center",
-                    fontsize=7.5, color="#555555", zorder=2,
+                    (x + child_x) / 2,
+                    -(depth + child_depth) / 2,
+                    answer,
+                    ha="center",
+                    va="center",
+                    fontsize=7.5,
+                    color="#555555",
+                    zorder=2,
                     bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"},
                 )
     for index, (x, depth) in positions.items():
         node = nodes[index]
         text, face = _node_label(node, nodes, report, colours, draw_depth)
         axes.text(
-            x, -depth, text, ha="center", va="center", fontsize=9, zorder=3, linespacing=1.25,
+            x,
+            -depth,
+            text,
+            ha="center",
+            va="center",
+            fontsize=9,
+            zorder=3,
+            linespacing=1.25,
             bbox={"boxstyle": "round,pad=0.35", "facecolor": face, "edgecolor": "#666666", "linewidth": 0.8},
         )
     if result.kind == "classifier":
         from matplotlib.patches import Patch
 
-        handles = [Patch(facecolor=colour, edgecolor="#666666", label=name) for name, colour in colours.items()]
-        axes.legend(handles=handles, title="prediction", loc="upper left", fontsize=8, title_fontsize=8,
-                    frameon=False)
+        handles = [
+            Patch(facecolor=colour, edgecolor="#666666", label=name) for name, colour in colours.items()
+        ]
+        axes.legend(
+            handles=handles, title="prediction", loc="upper left", fontsize=8, title_fontsize=8, frameon=False
+        )
     figure.suptitle(title, fontsize=13, y=0.985)
-    figure.text(0.5, 0.925, subtitle + "   ('yes' = the condition in the box holds)", ha="center", fontsize=9,
-                color="#333333")
+    figure.text(
+        0.5,
+        0.925,
+        subtitle + "   ('yes' = the condition in the box holds)",
+        ha="center",
+        fontsize=9,
+        color="#333333",
+    )
     figure.savefig(path, format="png", metadata={"Software": None})
 
 
@@ -91,7 +113,10 @@ def _node_label(
     """The text in a node's box and its fill colour."""
     if node.condition is None:
         rule = report["rules"][node.rule_index]
-        lines = [f"{rule['id']}: {_prediction_text(rule)}", f"{rule['coverage']:.1%} of rows (n={rule['support']})"]
+        lines = [
+            f"{rule['id']}: {_prediction_text(rule)}",
+            f"{rule['coverage']:.1%} of rows (n={rule['support']})",
+        ]
         if "precision" in rule:
             lines.append("precision " + ("n/a" if rule["precision"] is None else f"{rule['precision']:.0%}"))
         elif rule["output_mean"] is not None:
@@ -146,6 +171,8 @@ def _leaf_colours(result: RulesResult, report: dict[str, Any]) -> dict[Any, str]
     low, high = min(values), max(values)
     scale = colormaps["YlGnBu"]
     return {
-        r["id"]: to_hex(scale(0.1 + 0.6 * ((float(r["prediction"]) - low) / (high - low) if high > low else 0.5)))
+        r["id"]: to_hex(
+            scale(0.1 + 0.6 * ((float(r["prediction"]) - low) / (high - low) if high > low else 0.5))
+        )
         for r in rules
     }

@@ -46,7 +46,7 @@ class RulesOutcome:
 
 
 def run_rules(args: RulesArgs, on_note: Callable[[str], None] = lambda _: None) -> RulesOutcome:
-    """Rules of ``args.model`` over ``args.data``; write rules.json, rules.txt and rules.png to ``args.out``."""
+    """Rules of ``args.model`` over ``args.data``: rules.json, rules.txt and rules.png in ``args.out``."""
     from xai_cli.data.tabular import read_table
     from xai_cli.data.validate import align_to_model, check_model_accepts, first_missing_cell
     from xai_cli.methods.rules import RulesOptions, extract_rules
