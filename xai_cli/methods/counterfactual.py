@@ -12,9 +12,9 @@ by construction.
    columns) by one more column, with that column's five most promising values at level 1, until ``n``
    different sets of columns reach the target or the budget (``max_evals`` model evaluations per row)
    runs out.
-3. Each valid candidate is pulled back toward the row: a change that is not needed is dropped, and each
-   numeric change moves to the closest observed value that still reaches the target (two rounds of 32
-   trial values, evaluated together).
+3. Each valid candidate is pulled back toward the row: a change that is not needed is dropped, and
+   numeric changes move to the closest observed value that still reaches the target (three rounds of up
+   to 32 trial values per change, each round one vectorised call for all candidates).
 4. The ``n`` reported are picked in the order valid, sparse, close, diverse (a new set of changed columns
    first, never an identical change twice), then re-predicted and re-checked against every constraint.
 """
@@ -34,7 +34,7 @@ from xai_cli.models.base import Model, to_json_scalar
 PREDICT_CHUNK = 8192
 SEARCH_SHARE = 0.8
 REFINE_TRIALS = 32
-REFINE_ROUNDS = 2
+REFINE_ROUNDS = 3
 NEIGHBOURS = 2
 EXTEND_VALUES = 5
 
@@ -401,29 +401,31 @@ class RowSearch:
         return shortlist
 
     def _refine(self, states: list[State]) -> list[State]:
-        """Drop changes that are not needed; move numeric changes as close to the row as stays valid."""
+        """Drop changes that are not needed; move numeric changes as close to the row as stays valid.
+
+        Each round tries, for every state at once (one ``predict`` call), dropping each change and moving
+        it to observed values between the row's value and the changed one; each state takes its best valid
+        trial. Later rounds zoom in on what earlier ones moved.
+        """
         states = list(states)
         for _round in range(REFINE_ROUNDS):
-            width = max((len(s) for s in states), default=0)
-            for position in range(width):
-                trials: list[State] = []
-                owners: list[int] = []
-                for k, state in enumerate(states):
-                    if position >= len(state):
-                        continue
+            trials: list[State] = []
+            owners: list[int] = []
+            for k, state in enumerate(states):
+                for position in range(len(state)):
                     for trial in self._trials(state, position):
                         trials.append(trial)
                         owners.append(k)
-                if not trials or self.evaluations + len(trials) > self.options.max_evals - 1:
-                    continue
-                valid, _ = self.objective.judge(self.predict(trials), self.start_output)
-                best: dict[int, State] = {}
-                for trial, owner, ok in zip(trials, owners, valid, strict=True):
-                    if ok and (owner not in best or self._better(trial, best[owner])):
-                        best[owner] = trial
-                for owner, trial in best.items():
-                    if self._better(trial, states[owner]):
-                        states[owner] = trial
+            if not trials or self.evaluations + len(trials) > self.options.max_evals - len(states):
+                break
+            valid, _ = self.objective.judge(self.predict(trials), self.start_output)
+            improved = False
+            for trial, owner, ok in zip(trials, owners, valid, strict=True):
+                if ok and self._better(trial, states[owner]):
+                    states[owner] = trial
+                    improved = True
+            if not improved:
+                break
         unique = list(dict.fromkeys(states))
         return sorted(unique, key=lambda s: (len(s), self.distance(s)))
 

@@ -57,7 +57,10 @@ class Rule:
 
 @dataclass
 class RulesResult:
-    """Rules and where they came from (``source``: ``tree`` exactly, or ``surrogate``), with fidelity."""
+    """Rules and where they came from (``source``: ``tree`` exactly, or ``surrogate``), with fidelity.
+
+    ``held_out_rows``: the data rows a surrogate never saw, on which ``fidelity['held_out']`` is measured.
+    """
 
     source: str
     reason: str
@@ -69,6 +72,7 @@ class RulesResult:
     fidelity: dict[str, Any]
     settings: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    held_out_rows: list[int] = field(default_factory=list)
 
 
 def extract_rules(model: Model, frame: pd.DataFrame, options: RulesOptions) -> RulesResult:
@@ -349,6 +353,7 @@ def _surrogate_rules(
         fidelity,
         settings,
         notes,
+        [int(r) for r in held_out],
     )
 
 

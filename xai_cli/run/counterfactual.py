@@ -116,6 +116,10 @@ def run_counterfactual(
             "from a complete row: fill it in or choose another row"
         )
     check_model_accepts(model, selected, args.data)
+    spec = spec_from_options(args.immutable, args.increase_only, args.decrease_only, args.ranges)
+    if args.constraints is not None:
+        spec = merge_specs(read_constraints_file(args.constraints), spec)
+    constraints = build_constraints(spec, frame, model.categorical_columns)
     notes: list[str] = []
     if table.ignored_columns:
         notes.append(
@@ -123,10 +127,6 @@ def run_counterfactual(
         )
     for note in notes:
         on_note(note)
-    spec = spec_from_options(args.immutable, args.increase_only, args.decrease_only, args.ranges)
-    if args.constraints is not None:
-        spec = merge_specs(read_constraints_file(args.constraints), spec)
-    constraints = build_constraints(spec, frame, model.categorical_columns)
     spaces = column_spaces(frame, model.categorical_columns, constraints)
     options = CounterfactualOptions(
         target=args.target,
