@@ -14,32 +14,37 @@ by construction.
    runs out.
 3. Each valid candidate is pulled back toward the row: a change that is not needed is dropped, and
    numeric changes move to the closest observed value that still reaches the target (three rounds of up
-   to 32 trial values per change, each round one vectorised call for all candidates).
+   to 24 trial values per change, each round one vectorised call for all candidates).
 4. The ``n`` reported are picked in the order valid, sparse, close, diverse (a new set of changed columns
    first, never an identical change twice), then re-predicted and re-checked against every constraint.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from xai_cli.methods.candidates import CandidateEvaluator, State
 from xai_cli.methods.constraints import ColumnSpace, Constraints, violations
 from xai_cli.methods.targets import class_index
 from xai_cli.models.base import Model, to_json_scalar
 
-PREDICT_CHUNK = 8192
+ROWS_PER_BATCH = 32
 SEARCH_SHARE = 0.8
-REFINE_TRIALS = 32
+REFINE_TRIALS = 24
 REFINE_ROUNDS = 3
 NEIGHBOURS = 2
 EXTEND_VALUES = 5
 
-Change = tuple[int, Any]
-State = tuple[Change, ...]
+# What a search asks the driver for: outputs for candidate states (batched with other rows' states), or
+# for a table of raw rows (the final re-check through ``model.predict``).
+Request = list[State] | pd.DataFrame
+Search = Generator[Request, np.ndarray, "RowCounterfactuals"]
 
 
 @dataclass(frozen=True)
@@ -158,17 +163,27 @@ def find_counterfactuals(
     constraints: Constraints,
     options: CounterfactualOptions,
 ) -> CounterfactualResult:
-    """Up to ``options.n`` valid, sparse, close and diverse counterfactuals for each of ``rows``."""
+    """Up to ``options.n`` valid, sparse, close and diverse counterfactuals for each of ``rows``.
+
+    Rows are searched side by side, ``ROWS_PER_BATCH`` at a time: each step of every row's search goes
+    to the model in one call with the same step of the others.
+    """
     objective = Objective(model, options)
-    results = []
+    evaluator = CandidateEvaluator(model, frame, spaces)
+    results: list[RowCounterfactuals] = []
     notes: list[str] = []
-    for row in rows:
-        search = RowSearch(
-            model, frame.iloc[[row]].reset_index(drop=True), spaces, constraints, objective, options
-        )
-        outcome = search.run(row)
-        notes.extend(search.notes)
-        results.append(outcome)
+    with _single_threaded():
+        for start in range(0, len(rows), ROWS_PER_BATCH):
+            batch = rows[start : start + ROWS_PER_BATCH]
+            originals = frame.iloc[batch].reset_index(drop=True)
+            encoded = evaluator.prepare(originals)
+            searches = [
+                RowSearch(originals.iloc[[k]], encoded[k], spaces, constraints, objective, options)
+                for k in range(len(batch))
+            ]
+            results.extend(_drive(model, evaluator, searches, batch))
+            for search in searches:
+                notes.extend(search.notes)
     settings = {
         "algorithm": "sparse-beam-search",
         "n": options.n,
@@ -176,24 +191,67 @@ def find_counterfactuals(
         "beam_width": options.beam_width,
         "grid_values": int(max((len(s.grid) for s in spaces if not s.categorical), default=0)),
         "distance": "sum over changed columns of |change| / MAD (numeric) and 1 per changed category",
+        "encoded_fast_path": evaluator.fast,
     }
     return CounterfactualResult(objective.describe(), results, spaces, constraints, settings, notes)
 
 
+def _single_threaded() -> contextlib.AbstractContextManager[Any]:
+    """Model calls on one OpenMP/BLAS thread: the search already batches thousands of candidates per call,
+    and thread pools on such calls cost more than they save on a shared machine (5x slower measured on the
+    credit sample with 2 busy cores). threadpoolctl comes with scikit-learn."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
+def _drive(
+    model: Model, evaluator: CandidateEvaluator, searches: list[RowSearch], rows: list[int]
+) -> list[RowCounterfactuals]:
+    """Run the searches' steps together: gather their requests, answer them in one call per kind."""
+    generators = [search.steps(row) for search, row in zip(searches, rows, strict=True)]
+    pending: dict[int, Request] = {k: next(g) for k, g in enumerate(generators)}
+    finished: dict[int, RowCounterfactuals] = {}
+    while pending:
+        answers: dict[int, np.ndarray] = {}
+        candidates = [k for k, request in pending.items() if not isinstance(request, pd.DataFrame)]
+        if candidates:
+            requests = [(searches[k].base, searches[k].encoded, pending[k]) for k in candidates]
+            answers.update(zip(candidates, evaluator.outputs(requests), strict=True))  # type: ignore[arg-type]
+        tables = [k for k, request in pending.items() if isinstance(request, pd.DataFrame)]
+        if tables:
+            joined = pd.concat([pending[k] for k in tables], ignore_index=True)
+            outputs = model.predict(joined, model.default_output())
+            sizes = np.cumsum([len(pending[k]) for k in tables])[:-1]
+            answers.update(zip(tables, np.split(outputs, sizes), strict=True))
+        for k, output in answers.items():
+            searches[k].evaluations += len(output)
+            try:
+                pending[k] = generators[k].send(output)
+            except StopIteration as stop:
+                finished[k] = stop.value
+                del pending[k]
+    return [finished[k] for k in range(len(searches))]
+
+
 class RowSearch:
-    """The search for one row; counts every model evaluation against ``options.max_evals``."""
+    """The search for one row, as a generator of requests for model outputs (see ``steps``); the driver
+    counts every model evaluation in ``evaluations``, which the search keeps within ``options.max_evals``.
+    """
 
     def __init__(
         self,
-        model: Model,
         original: pd.DataFrame,
+        encoded: np.ndarray | None,
         spaces: list[ColumnSpace],
         constraints: Constraints,
         objective: Objective,
         options: CounterfactualOptions,
     ) -> None:
-        self.model = model
         self.original = original
+        self.encoded = encoded
         self.columns = list(original.columns)
         self.dtypes = original.dtypes.to_dict()
         self.base = [to_json_scalar(original[c].iloc[0]) for c in self.columns]
@@ -201,7 +259,6 @@ class RowSearch:
         self.constraints = constraints
         self.objective = objective
         self.options = options
-        self.output_space = model.default_output()
         self.evaluations = 0
         self.notes: list[str] = []
         self.rng = np.random.default_rng(options.seed)
@@ -259,57 +316,34 @@ class RowSearch:
             total += 1.0 if space.categorical else abs(float(value) - float(self.base[j])) / space.scale
         return total
 
-    def frame_of(self, states: list[State]) -> pd.DataFrame:
-        """The rows that the states describe: the original row with each state's changes applied."""
-        count = len(states)
-        data: dict[str, np.ndarray] = {}
-        for j, column in enumerate(self.columns):
-            dtype = object if self.spaces[j].categorical else (np.int64 if self.spaces[j].integer else float)
-            data[column] = np.full(count, self.base[j], dtype=dtype)
-        for i, state in enumerate(states):
-            for j, value in state:
-                data[self.columns[j]][i] = value
-        frame = pd.DataFrame(data, columns=self.columns)
-        return frame.astype(self.dtypes)
-
-    def predict(self, states: list[State]) -> np.ndarray:
-        """Model outputs for the states, in chunks; every row counts as one evaluation."""
-        if not states:
-            return np.zeros((0, len(self.model.output_names(self.output_space))))
-        parts = []
-        for start in range(0, len(states), PREDICT_CHUNK):
-            chunk = states[start : start + PREDICT_CHUNK]
-            parts.append(self.model.predict(self.frame_of(chunk), self.output_space))
-            self.evaluations += len(chunk)
-        return np.vstack(parts)
-
     # -- the search -----------------------------------------------------------------------------------
 
-    def run(self, row: int) -> RowCounterfactuals:
-        """Search, refine, select and re-check the counterfactuals of this row."""
-        start_output = self.predict([()])[0]
+    def steps(self, row: int) -> Search:
+        """Search, refine, select and re-check the counterfactuals of this row; yields requests."""
+        start_output = (yield [()])[0]
         self.start_output = start_output
         original = self._counterfactual((), start_output, valid=False)
         already, _ = self.objective.judge(start_output[None, :], start_output)
         if already[0]:
             original.valid = True
             return RowCounterfactuals(row, "already-target", original, [], None, self.evaluations)
-        pool, closest = self._beam_search()
-        refined = self._refine(self._shortlist(pool))
+        pool, closest = yield from self._beam_search()
+        refined = yield from self._refine(self._shortlist(pool))
         chosen = self._select(refined)
-        checked = self._recheck(chosen, row)
+        checked = yield from self._recheck(chosen, row)
         closest_attempt = None
         if not checked and closest is not None:
             closest_attempt = self._counterfactual(closest[0], closest[1], valid=False)
         status = "found" if checked else "not-found"
         return RowCounterfactuals(row, status, original, checked, closest_attempt, self.evaluations)
 
-    def _beam_search(self) -> tuple[dict[State, int], tuple[State, np.ndarray] | None]:
+    def _beam_search(self) -> Generator[Request, np.ndarray, tuple[dict[State, int], Any]]:
         """Valid states found (state -> order of discovery) and the closest invalid one."""
         budget = int(self.options.max_evals * SEARCH_SHARE)
         mutable = [j for j, values in enumerate(self.choices) if values]
         seen: set[State] = set()
         pool: dict[State, int] = {}
+        pool_columns: set[tuple[int, ...]] = set()
         closest: tuple[float, float, State, np.ndarray] | None = None
         beam: list[State] = [()]
         choices = self.choices
@@ -331,17 +365,18 @@ class RowSearch:
             if len(expansions) > remaining:
                 keep = np.sort(self.rng.choice(len(expansions), size=remaining, replace=False))
                 expansions = [expansions[i] for i in keep]
-            outputs = self.predict(expansions)
+            outputs = yield expansions
             valid, score = self.objective.judge(outputs, self.start_output)
             distances = np.array([self.distance(s) for s in expansions])
             for i in np.flatnonzero(valid):
                 pool.setdefault(expansions[i], len(pool))
+                pool_columns.add(tuple(j for j, _ in expansions[i]))
             invalid = np.flatnonzero(~valid)
             if len(invalid):
                 best = invalid[np.lexsort((distances[invalid], -score[invalid]))[0]]
                 if closest is None or (score[best], -distances[best]) > (closest[0], -closest[1]):
                     closest = (float(score[best]), float(distances[best]), expansions[best], outputs[best])
-            if len({_columns(s) for s in pool}) >= self.options.n:
+            if len(pool_columns) >= self.options.n:
                 break
             if level == 0:
                 choices = self._promising_values(expansions, score, distances)
@@ -400,7 +435,7 @@ class RowSearch:
                 break
         return shortlist
 
-    def _refine(self, states: list[State]) -> list[State]:
+    def _refine(self, states: list[State]) -> Generator[Request, np.ndarray, list[State]]:
         """Drop changes that are not needed; move numeric changes as close to the row as stays valid.
 
         Each round tries, for every state at once (one ``predict`` call), dropping each change and moving
@@ -418,7 +453,7 @@ class RowSearch:
                         owners.append(k)
             if not trials or self.evaluations + len(trials) > self.options.max_evals - len(states):
                 break
-            valid, _ = self.objective.judge(self.predict(trials), self.start_output)
+            valid, _ = self.objective.judge((yield trials), self.start_output)
             improved = False
             for trial, owner, ok in zip(trials, owners, valid, strict=True):
                 if ok and self._better(trial, states[owner]):
@@ -468,7 +503,7 @@ class RowSearch:
                     break
         return chosen
 
-    def _recheck(self, states: list[State], row: int) -> list[Counterfactual]:
+    def _recheck(self, states: list[State], row: int) -> Generator[Request, np.ndarray, list[Counterfactual]]:
         """Predict the chosen counterfactuals again from their reported values (a table built from the
         ``values`` dicts, not from the search's own states) and keep those that are valid and keep every
         constraint."""
@@ -476,8 +511,7 @@ class RowSearch:
             return []
         candidates = [self._counterfactual(state, self.start_output, valid=False) for state in states]
         table = pd.DataFrame([c.values for c in candidates], columns=self.columns).astype(self.dtypes)
-        outputs = self.model.predict(table, self.output_space)
-        self.evaluations += len(table)
+        outputs = yield table
         valid, _ = self.objective.judge(outputs, self.start_output)
         original_values = dict(zip(self.columns, self.base, strict=True))
         kept = []
