@@ -94,7 +94,9 @@ class CandidateEvaluator:
         for i, state in enumerate(states):
             for j, value in state:
                 data[self.columns[j]][i] = value
-        return pd.DataFrame(data, columns=self.columns).astype(self.dtypes)
+        frame = pd.DataFrame(data, columns=self.columns)
+        differ = {c: t for c, t in self.dtypes.items() if frame[c].dtype != t}
+        return frame.astype(differ) if differ else frame
 
     def _encoded(self, base_z: np.ndarray | None, states: list[State]) -> np.ndarray:
         """Encoded rows: the encoded original with each changed column's block swapped for the cached

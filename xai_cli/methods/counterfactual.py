@@ -9,7 +9,7 @@ by construction.
    (observed values), the observed neighbours of the row's value, and points of a ``--range`` that widens
    the observed one; categories seen in the data. Constraints filter the values up front.
 2. Level k+1 extends the ``beam_width`` most promising invalid states of level k (one per set of changed
-   columns) by one more column, with that column's five most promising values at level 1, until ``n``
+   columns) by one more column, with that column's three most promising values at level 1, until ``n``
    different sets of columns reach the target or the budget (``max_evals`` model evaluations per row)
    runs out.
 3. Each valid candidate is pulled back toward the row: a change that is not needed is dropped, and
@@ -39,7 +39,7 @@ SEARCH_SHARE = 0.8
 REFINE_TRIALS = 24
 REFINE_ROUNDS = 3
 NEIGHBOURS = 2
-EXTEND_VALUES = 5
+EXTEND_VALUES = 3
 
 # What a search asks the driver for: outputs for candidate states (batched with other rows' states), or
 # for a table of raw rows (the final re-check through ``model.predict``).
@@ -56,7 +56,7 @@ class CounterfactualOptions:
     target_range: tuple[float | None, float | None] | None = None
     n: int = 3
     max_evals: int = 20_000
-    beam_width: int = 10
+    beam_width: int = 8
     seed: int = 0
 
 
@@ -308,13 +308,14 @@ class RowSearch:
 
     # -- evaluating candidates ------------------------------------------------------------------------
 
+    def change_cost(self, j: int, value: Any) -> float:
+        """|change| / MAD for a numeric column, 1 for a changed category."""
+        space = self.spaces[j]
+        return 1.0 if space.categorical else abs(float(value) - float(self.base[j])) / space.scale
+
     def distance(self, state: State) -> float:
         """Sum of |change| / MAD over changed numeric columns, plus 1 per changed category."""
-        total = 0.0
-        for j, value in state:
-            space = self.spaces[j]
-            total += 1.0 if space.categorical else abs(float(value) - float(self.base[j])) / space.scale
-        return total
+        return sum(self.change_cost(j, value) for j, value in state)
 
     # -- the search -----------------------------------------------------------------------------------
 
@@ -349,25 +350,30 @@ class RowSearch:
         choices = self.choices
         for level in range(len(mutable)):
             expansions: list[State] = []
+            expansion_distances: list[float] = []
             for state in beam:
                 used = {j for j, _ in state}
+                base_distance = self.distance(state)
                 for j in mutable:
                     if j in used:
                         continue
                     for value in choices[j]:
-                        new_state = tuple(sorted((*state, (j, value)), key=lambda change: change[0]))
+                        # Changes are kept in column order; columns differ, so values are never compared.
+                        new_state = tuple(sorted((*state, (j, value))))
                         if new_state not in seen:
                             seen.add(new_state)
                             expansions.append(new_state)
+                            expansion_distances.append(base_distance + self.change_cost(j, value))
             remaining = budget - self.evaluations
             if not expansions or remaining <= 0:
                 break
             if len(expansions) > remaining:
                 keep = np.sort(self.rng.choice(len(expansions), size=remaining, replace=False))
                 expansions = [expansions[i] for i in keep]
+                expansion_distances = [expansion_distances[i] for i in keep]
             outputs = yield expansions
             valid, score = self.objective.judge(outputs, self.start_output)
-            distances = np.array([self.distance(s) for s in expansions])
+            distances = np.asarray(expansion_distances)
             for i in np.flatnonzero(valid):
                 pool.setdefault(expansions[i], len(pool))
                 pool_columns.add(tuple(j for j, _ in expansions[i]))
@@ -482,8 +488,7 @@ class RowSearch:
                 np.unique(np.round(np.linspace(0, len(between) - 1, REFINE_TRIALS)).astype(int))
             ]
         for candidate in between:
-            moved = (*rest, (j, self._typed(j, candidate)))
-            trials.append(tuple(sorted(moved, key=lambda change: change[0])))
+            trials.append(tuple(sorted((*rest, (j, self._typed(j, candidate))))))
         return trials
 
     def _select(self, states: list[State]) -> list[State]:
