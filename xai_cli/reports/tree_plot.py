@@ -125,7 +125,7 @@ def _node_label(
     if node.depth >= draw_depth:
         below = _rules_below(node, nodes)
         first, last = rule_id(min(below)), rule_id(max(below))
-        return f"{len(below)} more rules\n({first}…{last}, see rules.txt)\nn={node.n_rows}", "#f4f4f4"
+        return f"{first}…{last}: {len(below)} rules\n(in rules.txt)\nn={node.n_rows}", "#f4f4f4"
     return f"{_wrapped_condition(node)}\nn={node.n_rows}", "#ffffff"
 
 
