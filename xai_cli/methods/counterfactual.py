@@ -35,6 +35,7 @@ from xai_cli.methods.targets import class_index
 from xai_cli.models.base import Model, to_json_scalar
 
 ROWS_PER_BATCH = 32
+_THREADPOOLS: dict[str, Any] = {}
 SEARCH_SHARE = 0.8
 REFINE_TRIALS = 24
 REFINE_ROUNDS = 3
@@ -199,12 +200,15 @@ def find_counterfactuals(
 def _single_threaded() -> contextlib.AbstractContextManager[Any]:
     """Model calls on one OpenMP/BLAS thread: the search already batches thousands of candidates per call,
     and thread pools on such calls cost more than they save on a shared machine (5x slower measured on the
-    credit sample with 2 busy cores). threadpoolctl comes with scikit-learn."""
+    credit sample with 2 busy cores). threadpoolctl comes with scikit-learn; its controller is made once
+    (finding the loaded libraries takes about 5 ms)."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1)
+    if "controller" not in _THREADPOOLS:
+        _THREADPOOLS["controller"] = ThreadpoolController()
+    return _THREADPOOLS["controller"].limit(limits=1)
 
 
 def _drive(
