@@ -16,9 +16,10 @@ the same way, by re-predicting it with the saved scikit-learn model itself:
 - sparsity: mean number of changed columns per valid counterfactual (lower is sparser);
 - distance: mean over valid counterfactuals of sum |change| / MAD of the column (std when the MAD is 0),
   plus 1 per changed category;
-- time: wall-clock seconds per row, model already loaded, after one untimed warm-up call of each tool on
-  the file's last row, both with model calls on one OpenMP/BLAS thread (xai-cli does this itself).
-  xai-cli is timed twice: all rows in one call (as ``--rows`` runs) and one row per call (``--row I``).
+- time: wall-clock seconds per row, and CPU seconds of the process per row, model already loaded, after
+  one untimed warm-up call of each tool on the file's last row, both with model calls on one OpenMP/BLAS
+  thread (xai-cli does this itself). xai-cli is timed twice: all rows in one call (as ``--rows`` runs) and
+  one row per call (``--row I``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Scores:
     """What one tool achieved on one task."""
 
     seconds_per_row: float
+    cpu_per_row: float
     validity: float
     sparsity: float
     distance: float
@@ -68,7 +70,11 @@ def scale_of(values: pd.Series) -> float:
 
 
 def score(
-    estimator: Any, data: pd.DataFrame, rows: list[int], found: list[list[dict[str, Any]]], seconds: float
+    estimator: Any,
+    data: pd.DataFrame,
+    rows: list[int],
+    found: list[list[dict[str, Any]]],
+    timing: tuple[float, float],
 ) -> Scores:
     """Re-predict every counterfactual with the model and measure validity, sparsity and distance."""
     scales = {c: scale_of(data[c]) for c in data.columns if pd.api.types.is_numeric_dtype(data[c])}
@@ -98,34 +104,37 @@ def score(
             distances.append(distance)
     requested = N_COUNTERFACTUALS * len(rows)
     return Scores(
-        seconds / len(rows),
+        timing[0] / len(rows),
+        timing[1] / len(rows),
         valid_count / requested,
         float(np.mean(changed)) if changed else float("nan"),
         float(np.mean(distances)) if distances else float("nan"),
     )
 
 
-def run_xai(model: Any, data: pd.DataFrame, rows: list[int], batched: bool) -> tuple[list[list[dict]], float]:
+def run_xai(
+    model: Any, data: pd.DataFrame, rows: list[int], batched: bool
+) -> tuple[list[list[dict]], tuple[float, float]]:
     """xai-cli's search, with no constraints beyond the data's values."""
     from xai_cli.data.constraints import ConstraintSpec
     from xai_cli.methods.constraints import build_constraints, column_spaces
     from xai_cli.methods.counterfactual import CounterfactualOptions, find_counterfactuals
 
     options = CounterfactualOptions(n=N_COUNTERFACTUALS, seed=0)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     constraints = build_constraints(ConstraintSpec(), data, model.categorical_columns)
     spaces = column_spaces(data, model.categorical_columns, constraints)
     groups = [rows] if batched else [[row] for row in rows]
     outcomes = []
     for group in groups:
         outcomes.extend(find_counterfactuals(model, data, group, spaces, constraints, options).rows)
-    seconds = time.perf_counter() - started
-    return [[cf.values for cf in outcome.counterfactuals] for outcome in outcomes], seconds
+    timing = (time.perf_counter() - started, time.process_time() - cpu_started)
+    return [[cf.values for cf in outcome.counterfactuals] for outcome in outcomes], timing
 
 
 def run_dice(
     estimator: Any, data: pd.DataFrame, rows: list[int], method: str
-) -> tuple[list[list[dict]], float]:
+) -> tuple[list[list[dict]], tuple[float, float]]:
     """DiCE's ``random`` or ``genetic`` method, one row per call, with its defaults."""
     import dice_ml
 
@@ -137,10 +146,10 @@ def run_dice(
         dice_ml.Model(model=estimator, backend="sklearn"),
         method=method,
     )
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with single_threaded():
         found = _dice_rows(explainer, data, rows, method)
-    return found, time.perf_counter() - started
+    return found, (time.perf_counter() - started, time.process_time() - cpu_started)
 
 
 def _dice_rows(explainer: Any, data: pd.DataFrame, rows: list[int], method: str) -> list[list[dict]]:
@@ -205,18 +214,18 @@ def main() -> int:
         run_xai(model, data, [len(data) - 1], batched=True)
         for _, method in peers:
             run_dice(estimator, data, [len(data) - 1], method)
-        found, seconds = run_xai(model, data, rows, batched=True)
-        ours = score(estimator, data, rows, found, seconds)
-        single = run_xai(model, data, rows, batched=False)[1] / len(rows)
+        found, timing = run_xai(model, data, rows, batched=True)
+        ours = score(estimator, data, rows, found, timing)
+        single = run_xai(model, data, rows, batched=False)[1][0] / len(rows)
         lines.append((task, f"xai-cli {xai_cli.__version__} (itself)", ours, single, None, len(rows)))
         for peer_name, method in peers:
             peer_rows = rows if method == "random" else list(range(args.genetic_rows))
-            peer_found, peer_seconds = run_dice(estimator, data, peer_rows, method)
-            peer = score(estimator, data, peer_rows, peer_found, peer_seconds)
+            peer_found, peer_timing = run_dice(estimator, data, peer_rows, method)
+            peer = score(estimator, data, peer_rows, peer_found, peer_timing)
             if peer_rows != rows:
-                found_subset, subset_seconds = run_xai(model, data, peer_rows, batched=True)
-                ours_subset = score(estimator, data, peer_rows, found_subset, subset_seconds)
-                single_subset = run_xai(model, data, peer_rows, batched=False)[1] / len(peer_rows)
+                found_subset, subset_timing = run_xai(model, data, peer_rows, batched=True)
+                ours_subset = score(estimator, data, peer_rows, found_subset, subset_timing)
+                single_subset = run_xai(model, data, peer_rows, batched=False)[1][0] / len(peer_rows)
             else:
                 ours_subset, single_subset = ours, single
             lines.append((task, peer_name, ours_subset, single_subset, peer, len(peer_rows)))
@@ -225,26 +234,27 @@ def main() -> int:
 
 
 def print_table(lines: list[tuple[str, str, Scores, float, Scores | None, int]], have_peers: bool) -> None:
-    """One line per task and peer; figures as xai-cli / peer."""
+    """One line per task and peer; quality figures as xai-cli / peer."""
     header = (
-        f"{'task':<14}{'peer':<26}{'rows':>5}{'xai s/row':>11}{'xai 1-row':>11}{'peer s/row':>12}{'ratio':>9}"
-        f"{'ratio 1-row':>13}{'validity xai/peer':>20}{'sparsity xai/peer':>19}{'distance xai/peer':>19}"
+        f"{'task':<14}{'peer':<26}{'rows':>5}{'xai s/row':>11}{'xai 1-row':>11}{'peer s/row':>12}{'ratio':>8}"
+        f"{'ratio 1-row':>12}{'cpu ratio':>10}{'validity xai/peer':>19}{'sparsity xai/peer':>19}"
+        f"{'distance xai/peer':>19}"
     )
     print("Counterfactuals: xai-cli vs DiCE (n = 3 per row, target: the other class, no constraints)")
     print(header)
     print("-" * len(header))
     for task, peer_name, ours, single, peer, count in lines:
+        start = f"{task:<14}{peer_name:<26}{count:>5}{ours.seconds_per_row:>11.4f}{single:>11.4f}"
         if peer is None:
             print(
-                f"{task:<14}{peer_name:<26}{count:>5}{ours.seconds_per_row:>11.4f}{single:>11.4f}{'-':>12}{'-':>9}"
-                f"{'-':>13}{ours.validity:>20.1%}{ours.sparsity:>19.2f}{ours.distance:>19.2f}"
+                f"{start}{'-':>12}{'-':>8}{'-':>12}{'-':>10}"
+                f"{ours.validity:>19.1%}{ours.sparsity:>19.2f}{ours.distance:>19.2f}"
             )
             continue
         print(
-            f"{task:<14}{peer_name:<26}{count:>5}{ours.seconds_per_row:>11.4f}{single:>11.4f}"
-            f"{peer.seconds_per_row:>12.4f}{peer.seconds_per_row / ours.seconds_per_row:>8.1f}x"
-            f"{peer.seconds_per_row / single:>12.1f}x"
-            f"{f'{ours.validity:.1%} / {peer.validity:.1%}':>20}"
+            f"{start}{peer.seconds_per_row:>12.4f}{peer.seconds_per_row / ours.seconds_per_row:>7.1f}x"
+            f"{peer.seconds_per_row / single:>11.1f}x{peer.cpu_per_row / ours.cpu_per_row:>9.1f}x"
+            f"{f'{ours.validity:.1%} / {peer.validity:.1%}':>19}"
             f"{f'{ours.sparsity:.2f} / {peer.sparsity:.2f}':>19}"
             f"{f'{ours.distance:.2f} / {peer.distance:.2f}':>19}"
         )
@@ -252,7 +262,8 @@ def print_table(lines: list[tuple[str, str, Scores, float, Scores | None, int]],
         print("dice-ml is not installed, so no peer was measured (see the docstring for how to install it)")
     print(
         "ratio = peer seconds per row / xai seconds per row (all rows in one call); "
-        "ratio 1-row: xai with one row per call"
+        "ratio 1-row: xai with one row per call;\n"
+        "cpu ratio: the same with CPU seconds of the process (steadier than wall-clock on a busy machine)"
     )
 
 

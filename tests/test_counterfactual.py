@@ -95,7 +95,7 @@ def test_issue_example_on_credit(tmp_path: Path) -> None:
         "--immutable", "age,region", "--increase-only", "income", "-n", "3", "--out", out,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert "approved" in result.stdout and "found for 1 of 1 row(s)" in result.stdout
+    assert "approved" in result.stdout and "target reached for 1 of 1 row(s)" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == ["counterfactual.json", "counterfactual_row_12.png"]
     assert (out / "counterfactual_row_12.png").read_bytes().startswith(b"\x89PNG")
     report = json.loads((out / "counterfactual.json").read_text())
@@ -249,7 +249,7 @@ def test_require_found_fails_when_nothing_can_reach_the_target(tmp_path: Path) -
     model = joblib.load(model_path)
     assert model.predict(pd.DataFrame([attempt["values"]]))[0] == attempt["prediction"] == "declined"
     without_gate = run_in_process(*args, "--out", tmp_path / "plain")
-    assert without_gate.exit_code == 0 and "found for 0 of 1 row(s)" in without_gate.stdout
+    assert without_gate.exit_code == 0 and "target reached for 0 of 1 row(s)" in without_gate.stdout
 
 
 @pytest.mark.parametrize(

@@ -105,7 +105,7 @@ def prediction_text(entry: dict[str, Any]) -> str:
     """``approved (0.71)`` or a regressor's value."""
     if entry["probability"] is None:
         return value_text(entry["prediction"])
-    return f"{entry['prediction']} ({entry['probability']:.2f})"
+    return f"{entry['prediction']} ({entry['probability']:.3f})"
 
 
 def print_counterfactual_summary(report: dict[str, Any], out_dir: Path, files: list[str]) -> None:
@@ -152,6 +152,6 @@ def print_counterfactual_summary(report: dict[str, Any], out_dir: Path, files: l
         console.print(f"... {hidden} more rows in counterfactual.json")
     summary = report["summary"]
     console.print(
-        f"found for {summary['found']} of {summary['rows']} row(s); distance in MADs of each column "
+        f"target reached for {summary['found']} of {summary['rows']} row(s); distance in MADs of each column "
         f"(1 per changed category); report: {out_dir}/counterfactual.json and {len(files) - 1} PNG file(s)"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ CHANGED = "#fde0c5"
 HEADER = "#e8e8e8"
 SUMMARY = "#f5f5f5"
 UNCHANGED_TEXT = "#9a9a9a"
+LINE_INCHES = 0.42
 
 
 def draw_counterfactuals(entry: dict[str, Any], report: dict[str, Any], path: Path) -> None:
@@ -47,22 +49,24 @@ def draw_counterfactuals(entry: dict[str, Any], report: dict[str, Any], path: Pa
     cells.append(["distance (MADs)", "0", *(f"{v['distance']:.3g}" for v in versions)])
     colours.extend([[HEADER] + [SUMMARY] * (len(header) - 1)] * 3)
 
-    width = max(6.0, 1.9 + 2.0 * (len(header) - 1))
-    height = 1.6 + 0.36 * (len(cells) + 1)
+    width = max(6.5, 1.9 + 2.0 * (len(header) - 1))
+    subtitle = textwrap.fill(_subtitle(entry, report), int(width * 15))
+    top = 0.55 + 0.17 * (subtitle.count("\n") + 1)
+    body = LINE_INCHES * (len(cells) + 1)
+    height = top + body + 0.15
     figure = Figure(figsize=(width, height), dpi=110)
-    axes = figure.add_axes((0.02, 0.02, 0.96, 0.78))
+    axes = figure.add_axes((0.02, 0.15 / height, 0.96, body / height))
     axes.axis("off")
     table = axes.table(
         cellText=cells,
         colLabels=header,
         cellColours=colours,
         colColours=[HEADER] * len(header),
-        loc="upper center",
         cellLoc="center",
+        bbox=(0.0, 0.0, 1.0, 1.0),
     )
     table.auto_set_font_size(False)
     table.set_fontsize(9.5)
-    table.scale(1.0, 1.5)
     for (line, column), cell in table.get_celld().items():
         cell.set_edgecolor("#bbbbbb")
         text = cell.get_text()
@@ -71,8 +75,8 @@ def draw_counterfactuals(entry: dict[str, Any], report: dict[str, Any], path: Pa
         if text.get_text() == "unchanged":
             text.set_color(UNCHANGED_TEXT)
             text.set_fontstyle("italic")
-    figure.suptitle(f"Row {entry['row']}: {_headline(entry, report)}", fontsize=12, y=0.97)
-    figure.text(0.5, 0.84, _subtitle(entry, report), ha="center", fontsize=8.5, color="#444444")
+    figure.suptitle(f"Row {entry['row']}: {_headline(entry, report)}", fontsize=12, y=1 - 0.12 / height)
+    figure.text(0.5, 1 - 0.5 / height, subtitle, ha="center", va="top", fontsize=8.5, color="#444444")
     figure.savefig(path, format="png", metadata={"Software": None})
 
 
