@@ -284,3 +284,32 @@ def test_bad_holdout_is_a_usage_error(tmp_path: Path) -> None:
     model_path, data_path = SAMPLES["credit"]
     result = run_in_process("rules", model_path, data_path, "--holdout", "0.95", "--out", tmp_path)
     assert result.exit_code == 2 and "--holdout" in result.stderr
+
+
+def test_tree_after_steps_that_mix_columns_falls_back_to_a_surrogate(tmp_path: Path) -> None:
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    data_path = SAMPLES["iris"][1]
+    frame = pd.read_csv(data_path)
+    features = frame.drop(columns="species")
+    model = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("pca", PCA(n_components=2)),
+            ("tree", DecisionTreeClassifier(max_depth=3)),
+        ]
+    )
+    model.fit(features, frame["species"])
+    joblib.dump(model, tmp_path / "pca_tree.joblib")
+    result = run_in_process(
+        "rules", tmp_path / "pca_tree.joblib", data_path, "--out", tmp_path / "r", "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["source"] == "surrogate"
+    assert "cannot be mapped back to the raw columns" in report["reason"]
+    assert all(c["feature"] in features.columns for r in report["rules"] for c in r["conditions"])
+    check_rules_reapply(report, features, model.predict(features))
