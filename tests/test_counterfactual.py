@@ -373,3 +373,17 @@ def test_new_commands_do_not_import_heavy_libraries_for_help() -> None:
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == ""
+
+
+def test_a_row_gets_the_same_answer_alone_or_with_others(tmp_path: Path) -> None:
+    model_path, data_path = SAMPLES["credit"]
+    alone = run_in_process(
+        "counterfactual", model_path, data_path, "--row", "12", "--out", tmp_path / "a", "--json"
+    )
+    together = run_in_process(
+        "counterfactual", model_path, data_path, "--rows", "3,12,40", "--out", tmp_path / "b", "--json"
+    )
+    row_alone = json.loads(alone.stdout)["rows"][0]
+    row_together = json.loads(together.stdout)["rows"][1]
+    assert row_alone["row"] == row_together["row"] == 12
+    assert row_alone == row_together
