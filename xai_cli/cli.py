@@ -205,7 +205,7 @@ def _with_status(text: str, quiet: bool, action: Callable[[], T]) -> T:
 
 @app.command()
 def schema(
-    name: Annotated[str, typer.Argument(help="Report kind: explain.")] = "explain",
+    name: Annotated[str, typer.Argument(help="Report kind: explain, rules, counterfactual.")] = "explain",
 ) -> None:
     """Print the JSON Schema of a report (explain.json)."""
     from xai_cli.errors import UsageError
@@ -217,6 +217,178 @@ def schema(
         sys.stdout.write(schema_text(name))
 
     guarded(show)
+
+
+@app.command()
+def rules(
+    model: Annotated[Path, typer.Argument(help="Model file: .joblib, .pkl or .skops (scikit-learn).")],
+    data: Annotated[Path, typer.Argument(help="Rows the rules are read over: a CSV or Parquet file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("xai-report"),
+    max_depth: Annotated[
+        int, typer.Option(min=1, help="Depth of the surrogate tree; also how deep rules.png draws a tree.")
+    ] = 4,
+    min_samples_leaf: Annotated[int, typer.Option(min=1, help="Surrogate: fewest rows in a leaf.")] = 5,
+    augment: Annotated[
+        int, typer.Option(min=0, help="Surrogate: add N perturbed rows (labelled by the model) to fit on.")
+    ] = 0,
+    holdout: Annotated[
+        float, typer.Option(help="Surrogate: share of the data rows held out to measure fidelity.")
+    ] = 0.25,
+    label_column: Annotated[
+        str | None, typer.Option(help="A column of DATA to drop (the label), so it is not taken as input.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for every random choice; same seed, same report.")] = 0,
+    trust_model: Annotated[
+        bool,
+        typer.Option(
+            "--trust-model",
+            help="Load pickles without the allow-list: only for files you trust.",
+            envvar="XAI_TRUST_MODEL",
+        ),
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes or progress on stderr.")] = False,
+) -> None:
+    """If-then rules on your columns: a decision tree's own, or a surrogate tree's with measured fidelity.
+
+    Example: [bold]xai rules sample_models/iris_tree.joblib sample_data/iris.csv --out reports/iris[/bold]
+    """
+    from xai_cli.run.rules import RulesArgs, run_rules
+
+    args = RulesArgs(
+        model=model,
+        data=data,
+        out=out,
+        max_depth=max_depth,
+        min_samples_leaf=min_samples_leaf,
+        augment=augment,
+        holdout=holdout,
+        label_column=label_column,
+        seed=seed,
+        trust_model=_trust_from_env(trust_model),
+    )
+    note = (lambda _: None) if quiet else (lambda text: _err(f"note: {text}"))
+    outcome = guarded(lambda: _with_status("reading rules", quiet, lambda: run_rules(args, note)))
+    if json_output:
+        from xai_cli.reports.json_report import dumps
+
+        sys.stdout.write(dumps(outcome.report))
+        return
+    from xai_cli.reports.rules import print_rules_summary
+
+    print_rules_summary(outcome.report, outcome.out_dir, outcome.files)
+
+
+@app.command()
+def counterfactual(
+    model: Annotated[Path, typer.Argument(help="Model file: .joblib, .pkl or .skops (scikit-learn).")],
+    data: Annotated[
+        Path, typer.Argument(help="Rows (a CSV or Parquet file); also the source of realistic values.")
+    ],
+    row: Annotated[int | None, typer.Option(help="The 0-based data row to change.")] = None,
+    rows: Annotated[
+        str | None, typer.Option(help="Several rows in one report: 'A:B' (end exclusive), 'A,B,C' or 'all'.")
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(help="Class to reach (name or index). Default: any other class than the row's."),
+    ] = None,
+    target_range: Annotated[
+        str | None, typer.Option(help="Regressors: the output range to reach, LO:HI (a side may be empty).")
+    ] = None,
+    n: Annotated[int, typer.Option("-n", "--n", min=1, help="How many diverse counterfactuals per row.")] = 3,
+    immutable: Annotated[
+        list[str] | None, typer.Option(help="Columns that must not change (comma-separated; repeatable).")
+    ] = None,
+    increase_only: Annotated[
+        list[str] | None,
+        typer.Option(help="Numeric columns that may only go up (comma-separated; repeatable)."),
+    ] = None,
+    decrease_only: Annotated[
+        list[str] | None,
+        typer.Option(help="Numeric columns that may only go down (comma-separated; repeatable)."),
+    ] = None,
+    range_: Annotated[
+        list[str] | None,
+        typer.Option("--range", help="COLUMN=LO:HI: the values a changed column may take (repeatable)."),
+    ] = None,
+    constraints: Annotated[
+        Path | None,
+        typer.Option(help="A JSON or YAML file with immutable, increase_only, decrease_only, ranges."),
+    ] = None,
+    max_evals: Annotated[int, typer.Option(help="Search budget: model evaluations per row.")] = 20_000,
+    require_found: Annotated[
+        bool, typer.Option("--require-found", help="Exit 1 when some row has no counterfactual.")
+    ] = False,
+    label_column: Annotated[
+        str | None, typer.Option(help="A column of DATA to drop (the label), so it is not taken as input.")
+    ] = None,
+    max_plots: Annotated[int, typer.Option(min=0, help="Per-row plots to draw.")] = 20,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("xai-report"),
+    seed: Annotated[int, typer.Option(help="Seed for every random choice; same seed, same report.")] = 0,
+    trust_model: Annotated[
+        bool,
+        typer.Option(
+            "--trust-model",
+            help="Load pickles without the allow-list: only for files you trust.",
+            envvar="XAI_TRUST_MODEL",
+        ),
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes or progress on stderr.")] = False,
+) -> None:
+    """Smallest realistic changes to a row that move the prediction to a target; counterfactual.json + PNGs.
+
+    Example: [bold]xai counterfactual sample_models/credit_pipeline.joblib sample_data/credit.csv --row 12
+    --target approved --immutable age,region --increase-only income[/bold]
+    """
+    from xai_cli.run.counterfactual import (
+        CounterfactualArgs,
+        run_counterfactual,
+    )
+    from xai_cli.run.counterfactual import (
+        require_found as check_found,
+    )
+
+    args = CounterfactualArgs(
+        model=model,
+        data=data,
+        out=out,
+        row=row,
+        rows=rows,
+        target=target,
+        target_range=target_range,
+        n=n,
+        immutable=immutable or [],
+        increase_only=increase_only or [],
+        decrease_only=decrease_only or [],
+        ranges=range_ or [],
+        constraints=constraints,
+        max_evals=max_evals,
+        label_column=label_column,
+        max_plots=max_plots,
+        require_found=require_found,
+        seed=seed,
+        trust_model=_trust_from_env(trust_model),
+    )
+    note = (lambda _: None) if quiet else (lambda text: _err(f"note: {text}"))
+    outcome = guarded(
+        lambda: _with_status("searching counterfactuals", quiet, lambda: run_counterfactual(args, note))
+    )
+    if json_output:
+        from xai_cli.reports.json_report import dumps
+
+        sys.stdout.write(dumps(outcome.report))
+    else:
+        from xai_cli.reports.counterfactual import print_counterfactual_summary
+
+        print_counterfactual_summary(outcome.report, outcome.out_dir, outcome.files)
+    if require_found:
+        guarded(lambda: check_found(outcome.report))
 
 
 def main() -> None:
