@@ -68,7 +68,7 @@ from tests.hostile.payloads import qualified_name as _name
 from tests.hostile.payloads import unicode_op as _unicode
 from xai_cli.errors import InputError, UnsafeModelError
 from xai_cli.models import safe_pickle
-from xai_cli.models.safe_pickle import is_allowed, load_pickle, pickle_globals
+from xai_cli.models.safe_pickle import is_allowed, list_pickle, load_pickle, pickle_globals
 
 
 def assert_refused(path: Path, names: set[str], marker: Path) -> UnsafeModelError:
@@ -691,3 +691,22 @@ def test_names_in_messages_cannot_inject_terminal_codes(tmp_path: Path, marker: 
     path.write_bytes(global_call("os\x1b[2J", "system", (f"touch {marker}",), 4))
     error = assert_refused(path, {"os\\x1b[2J.system"}, marker)
     assert "\x1b" not in str(error)
+
+
+@pytest.mark.parametrize("fmt", [*FORMATS, ("xz", 3)])
+def test_listing_finds_no_built_calls_in_real_models(tmp_path: Path, fmt: str | tuple[str, int]) -> None:
+    for name in ("pipeline-rs-obj", "hgb-clf-cat-rs-obj", "knn-ball-tree", "grid-search", "mlp-rs-int"):
+        listing = list_pickle(save(MODELS[name].model, tmp_path / "model.bin", fmt))
+        assert listing.built_calls == [], name
+    assert list_pickle(save(_frames_zoo(), tmp_path / "frames.bin", fmt)).built_calls == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_listing_names_calls_on_built_objects(tmp_path: Path, marker: Path, fmt: str) -> None:
+    """What the loader refuses as 'calls an object it built itself', the listing reports too."""
+    chain = make_payload("getattr-chain", Marker.at(marker), "unused", tmp_path).obj
+    listing = list_pickle(save(chain, tmp_path / "chain.bin", fmt))
+    assert listing.built_calls == ["the result of builtins.getattr(...)"]
+    built = Call(functools.partial(str), 1)
+    listing = list_pickle(save(np.array([built], dtype=object), tmp_path / "partial.bin", fmt))
+    assert listing.built_calls == ["the result of functools.partial(...)"]

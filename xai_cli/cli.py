@@ -208,3 +208,42 @@ def schema(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+@app.command()
+def scan(
+    models: Annotated[
+        list[Path],
+        typer.Argument(help="Model files: pickle/joblib, .skops, PyTorch, Keras (.keras/.h5) or ONNX."),
+    ],
+    allow_unchecked: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unchecked",
+            help="Exit 0 for a file whose format cannot be fully checked (e.g. TorchScript) "
+            "if nothing that could be checked is refused.",
+        ),
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the scan report JSON on stdout, nothing else.")
+    ] = False,
+) -> None:
+    """List what model files would import or run, without loading them; exit 0 if safe to load, 4 if not.
+
+    Example: [bold]xai scan model.joblib[/bold] (in CI: before anything loads the model)
+    """
+    from xai_cli.run.scan import ScanArgs, run_scan
+
+    outcome = guarded(lambda: run_scan(ScanArgs(models=list(models), allow_unchecked=allow_unchecked)))
+    if json_output:
+        from xai_cli.reports.json_report import dumps
+
+        sys.stdout.write(dumps(outcome.report))
+    else:
+        from xai_cli.reports.scan_table import print_scan_summary
+
+        print_scan_summary(outcome.report)
+    for problem in outcome.problems:
+        _err(f"error: {problem}")
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)

@@ -9,6 +9,8 @@ path (unit tests, one marker per test) or through the ``XAI_HOSTILE_MARKER`` env
 from __future__ import annotations
 
 import builtins
+import copy
+import functools
 import importlib
 import os
 import pickle
@@ -118,6 +120,11 @@ class Payload:
 
 def working_estimator() -> Any:
     """A real decision tree over the iris sample's four columns: it loads and explains."""
+    return copy.deepcopy(_fitted_tree())
+
+
+@functools.cache
+def _fitted_tree() -> Any:
     from sklearn.tree import DecisionTreeClassifier
 
     frame = pd.read_csv(ROOT / "sample_data" / "iris.csv")

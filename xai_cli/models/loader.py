@@ -52,8 +52,11 @@ def _load_skops(path: Path, *, trust: bool) -> object:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:
         raise InputError(f"{path}: not a readable skops file ({exc})") from exc
-    if untrusted and not trust:
-        listed = ", ".join(untrusted[:5]) + (" ..." if len(untrusted) > 5 else "")
+    from xai_cli.models.scanning.skops_schema import refused_skops_types
+
+    refused = refused_skops_types(untrusted)
+    if refused and not trust:
+        listed = ", ".join(refused[:5]) + (" ..." if len(refused) > 5 else "")
         raise UnsafeModelError(
             f"{path}: refused to load: the file asks for types skops does not trust: {listed}; {TRUST_HINT}"
         )

@@ -38,7 +38,14 @@ from joblib.numpy_pickle_utils import (
 
 from xai_cli.errors import InputError, UnsafeModelError
 
-__all__ = ["is_allowed", "load_pickle", "pickle_globals"]
+__all__ = [
+    "PickleListing",
+    "is_allowed",
+    "list_pickle",
+    "list_pickle_stream",
+    "load_pickle",
+    "pickle_globals",
+]
 
 # ---------------------------------------------------------------------------------------------
 # The allow-list. Names are 'module.qualname' exactly as pickle writes them (after the
@@ -643,11 +650,22 @@ class _Opaque:
     """A value the scan does not evaluate (the result of a call, a persistent id, ...)."""
 
 
+class _Built(_Opaque):
+    """The result of calling ``what`` inside the stream: calling it in turn is refused at load."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+
 class _WrapperStub:
     """A joblib NumpyArrayWrapper under construction: its array bytes follow its BUILD."""
 
 
 _OPAQUE = _Opaque()
+_UFUNC_RECONSTRUCTORS = (
+    _Global("numpy.core", "_ufunc_reconstruct"),
+    _Global("numpy._core", "_ufunc_reconstruct"),
+)
 _MARK = object()
 _NUMPY_ARRAY_WRAPPER = _Global("joblib.numpy_pickle", "NumpyArrayWrapper")
 _LITERAL_OPS = frozenset(
@@ -718,9 +736,17 @@ class _Scanner:
     """Walks a pickle stream with pickletools.genops, tracking just enough of the stack to name
     every STACK_GLOBAL and to step over the raw array data joblib interleaves with it."""
 
-    def __init__(self, raw: IO[bytes], found: dict[str, None], *, joblib_arrays: bool) -> None:
+    def __init__(
+        self,
+        raw: IO[bytes],
+        found: dict[str, tuple[str, str] | None],
+        *,
+        joblib_arrays: bool,
+        built_calls: dict[str, None],
+    ) -> None:
         self.raw = raw
         self.found = found
+        self.built_calls = built_calls
         self.joblib_arrays = joblib_arrays
         self.stack: list[Any] = []
         self.memo: dict[int, Any] = {}
@@ -729,10 +755,14 @@ class _Scanner:
     def _record(self, module: object, name: object) -> object:
         if not isinstance(module, str) or not isinstance(name, str):
             module_text = module if isinstance(module, str) else "?"
-            self.found[f"{module_text}.{name if isinstance(name, str) else '?'}"] = None
+            self.found.setdefault(f"{module_text}.{name if isinstance(name, str) else '?'}", None)
             return _OPAQUE
         module, name = _normalize(module, name, self.proto)
-        self.found[f"{module}.{name}"] = None
+        full = f"{module}.{name}"
+        if self.found.setdefault(full, (module, name)) != (module, name):
+            # The same dotted text split differently (module 'a', name 'b.c' after 'a.b', 'c'):
+            # list it apart, in pickle's own 'module name' spelling, so each pair is judged.
+            self.found.setdefault(f"{module} {name}", (module, name))
         return _Global(module, name)
 
     def _pop_mark(self) -> list[Any]:
@@ -746,6 +776,13 @@ class _Scanner:
 
     def _new(self, cls: object) -> object:
         return _WrapperStub() if cls == _NUMPY_ARRAY_WRAPPER else _OPAQUE
+
+    def _check_callable(self, func: object) -> None:
+        """Note a REDUCE/NEWOBJ/OBJ whose callable the stream built rather than imported by name."""
+        if isinstance(func, _Built):
+            self.built_calls[f"the result of {func.what}"] = None
+        elif not isinstance(func, _Global):
+            self.built_calls["an object the file built itself"] = None
 
     def run(self) -> None:
         reader = _FramedReader(self.raw)
@@ -808,9 +845,12 @@ class _Scanner:
             if name == "NEWOBJ_EX":
                 stack.pop()
             stack.pop()
-            stack.append(self._new(stack.pop()))
+            cls = stack.pop()
+            self._check_callable(cls)
+            stack.append(self._new(cls))
         elif name == "OBJ":
             items = self._pop_mark()
+            self._check_callable(items[0])
             stack.append(self._new(items[0]))
         elif name == "BUILD":
             self._build(stack.pop(), stack[-1])
@@ -841,11 +881,18 @@ class _Scanner:
             return {}
 
     def _reduce(self, func: object, args: object) -> object:
+        self._check_callable(func)
         if func == _Global("numpy", "dtype"):
             return _eval_dtype(args)
+        if func in _UFUNC_RECONSTRUCTORS and isinstance(args, tuple) and len(args) == 2:
+            # numpy 1's _ufunc_reconstruct(module, name) imports module.name: list that name.
+            module, name = args
+            if isinstance(module, str) and isinstance(name, str):
+                self.found.setdefault(f"{module}.{name}", (module, name))
+                return _Global(module, name)
         if func == _Global("copyreg", "_reconstructor") and isinstance(args, tuple) and args:
             return self._new(args[0])
-        return _OPAQUE
+        return _Built(f"{func.module}.{func.name}(...)") if isinstance(func, _Global) else _OPAQUE
 
     def _build(self, state: object, inst: object) -> None:
         if isinstance(inst, np.dtype) and isinstance(state, tuple) and _is_literal(state):
@@ -867,7 +914,7 @@ class _Scanner:
         if not isinstance(dtype, np.dtype):
             raise ValueError("joblib array header with a dtype the scan cannot follow")
         if dtype.hasobject:
-            _Scanner(self.raw, self.found, joblib_arrays=False).run()
+            _Scanner(self.raw, self.found, joblib_arrays=False, built_calls=self.built_calls).run()
             return
         if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
             raise ValueError("joblib array header with a bad shape")
@@ -885,8 +932,35 @@ class _Scanner:
             size -= len(chunk)
 
 
-def pickle_globals(path: Path) -> list[str]:
-    """Every 'module.qualname' a pickle/joblib file would import, found without loading it.
+class PickleListing(NamedTuple):
+    """What a pickle stream asks for, found without loading it."""
+
+    # Every 'module.qualname' it would import, in stream order.
+    globals: list[str]
+    # (module, qualname) of each of ``globals`` whose parts the stream wrote out as strings.
+    parts: dict[str, tuple[str, str]]
+    # Calls on objects the stream built itself rather than imported by name; the loader refuses them.
+    built_calls: list[str]
+
+
+def _listing(found: dict[str, tuple[str, str] | None], built_calls: dict[str, None]) -> PickleListing:
+    parts = {full: pair for full, pair in found.items() if pair is not None}
+    return PickleListing(list(found), parts, list(built_calls))
+
+
+def list_pickle_stream(stream: IO[bytes]) -> PickleListing:
+    """List a plain pickle stream (e.g. a member of a zip archive) without loading it.
+
+    Raises whatever a malformed stream makes pickletools raise; callers turn that into InputError.
+    """
+    found: dict[str, tuple[str, str] | None] = {}
+    built_calls: dict[str, None] = {}
+    _Scanner(stream, found, joblib_arrays=False, built_calls=built_calls).run()
+    return _listing(found, built_calls)
+
+
+def list_pickle(path: Path) -> PickleListing:
+    """What a pickle/joblib file would import and call, found without loading it.
 
     The (decompressed) stream is walked with ``pickletools.genops``, following joblib's array
     data and the nested pickles of its object arrays. Nothing is imported or called, apart from
@@ -897,14 +971,24 @@ def pickle_globals(path: Path) -> list[str]:
     """
     path = Path(path)
 
-    def scan() -> list[str]:
-        found: dict[str, None] = {}
+    def scan() -> PickleListing:
+        found: dict[str, tuple[str, str] | None] = {}
+        built_calls: dict[str, None] = {}
         with open(path, "rb") as raw:
             if _is_legacy_zfile(raw):
-                _Scanner(io.BytesIO(read_zfile(raw)), found, joblib_arrays=False).run()
-                return list(found)
+                stream: IO[bytes] = io.BytesIO(read_zfile(raw))
+                _Scanner(stream, found, joblib_arrays=False, built_calls=built_calls).run()
+                return _listing(found, built_calls)
         with _decompressed(path) as stream:
-            _Scanner(stream, found, joblib_arrays=True).run()
-        return list(found)
+            _Scanner(stream, found, joblib_arrays=True, built_calls=built_calls).run()
+        return _listing(found, built_calls)
 
     return _guarded_read(path, scan)
+
+
+def pickle_globals(path: Path) -> list[str]:
+    """Every 'module.qualname' a pickle/joblib file would import, found without loading it.
+
+    See ``list_pickle``, which also reports calls on objects the file built itself.
+    """
+    return list_pickle(path).globals
