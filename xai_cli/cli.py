@@ -140,6 +140,13 @@ def explain(
         bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes or progress on stderr.")] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="Stop the work (loading, explaining, writing) after this many seconds; exit 3, no report.",
+        ),
+    ] = None,
 ) -> None:
     """Attribute predictions to input columns with SHAP or LIME; write explain.json and PNGs to --out.
 
@@ -164,6 +171,7 @@ def explain(
         max_plots=max_plots,
         seed=seed,
         trust_model=_trust_from_env(trust_model),
+        timeout=timeout,
     )
     note = (lambda _: None) if quiet else (lambda text: _err(f"note: {text}"))
     outcome = guarded(

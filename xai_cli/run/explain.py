@@ -37,6 +37,7 @@ class ExplainArgs:
     max_plots: int = 10
     seed: int = 0
     trust_model: bool = False
+    timeout: float | None = None
 
     def canonical_argv(self) -> list[str]:
         """The command line that reproduces this run (output location and verbosity left out)."""
@@ -81,7 +82,19 @@ class ExplainOutcome:
 
 
 def run_explain(args: ExplainArgs, on_note: Callable[[str], None] = lambda _: None) -> ExplainOutcome:
-    """Explain the selected rows of ``args.data`` and write explain.json and the PNGs under ``args.out``."""
+    """Explain the selected rows of ``args.data`` and write explain.json and the PNGs under ``args.out``.
+
+    With ``args.timeout`` the work runs in a child process that is stopped when the time is up.
+    """
+    if args.timeout is None:
+        return _explain(args, on_note)
+    from xai_cli.run.limits import run_with_timeout
+
+    label = f"{args.data} (model {args.model})"
+    return run_with_timeout(lambda: _explain(args, on_note), args.timeout, label, [args.out])
+
+
+def _explain(args: ExplainArgs, on_note: Callable[[str], None]) -> ExplainOutcome:
     from xai_cli.data.rows import parse_rows
     from xai_cli.data.tabular import read_table
     from xai_cli.data.validate import align_to_model, check_model_accepts
