@@ -53,8 +53,14 @@ def main_options(
 
 
 def _err(message: str) -> None:
-    sys.stderr.write(message.rstrip() + "\n")
+    sys.stderr.write(_one_line(message.rstrip()) + "\n")
     sys.stderr.flush()
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped: whatever a hostile file
+    puts in a name or value, an error stays one line and cannot drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def guarded(action: Callable[[], T]) -> T:
