@@ -45,8 +45,11 @@ def keras_name_allowed(module: str, name: str) -> bool:
 def config_findings(config: Any, where: str) -> list[Finding]:
     """Every object a Keras config names, judged; duplicates listed once."""
     found: dict[tuple[str, str], Finding] = {}
-    for finding in _walk(config, where, layer=None):
-        found.setdefault((finding.name, finding.kind), finding)
+    try:
+        for finding in _walk(config, where, layer=None):
+            found.setdefault((finding.name, finding.kind), finding)
+    except RecursionError as exc:
+        raise InputError(f"{where}: the model config is nested too deeply to be a model") from exc
     return list(found.values())
 
 
@@ -137,7 +140,7 @@ def scan_keras(path: Path, file_format: str) -> ScanResult:
     try:
         with zipfile.ZipFile(path) as archive:
             config = json.loads(archive.read("config.json"))
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, RuntimeError, EOFError) as exc:
+    except Exception as exc:  # zipfile raises BadZipFile, NotImplementedError, ValueError, ...
         raise InputError(f"{path}: not a readable Keras file ({type(exc).__name__}: {exc})") from exc
     return ScanResult(path, file_format, config_findings(config, "config.json"), KERAS_CHECKED)
 

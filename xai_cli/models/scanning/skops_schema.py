@@ -53,7 +53,10 @@ def scan_skops(path: Path, file_format: str) -> ScanResult:
             schema = json.loads(archive.read("schema.json"))
     except Exception as exc:
         raise InputError(f"{path}: not a readable skops file ({type(exc).__name__}: {exc})") from exc
-    names = list(dict.fromkeys(_type_names(schema)))
+    try:
+        names = list(dict.fromkeys(_type_names(schema)))
+    except RecursionError as exc:
+        raise InputError(f"{path}: the skops schema is nested too deeply to be a model") from exc
     names += sorted(untrusted - set(names))
     refused = set(refused_skops_types(sorted(untrusted)))
     findings = [Finding(name, "import", name not in refused, "schema.json") for name in names]

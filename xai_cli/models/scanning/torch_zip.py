@@ -79,7 +79,7 @@ def _pickle_members(path: Path) -> list[tuple[str, bytes]]:
     try:
         with zipfile.ZipFile(path) as archive:
             return [(n, archive.read(n)) for n in archive.namelist() if n.endswith(".pkl")]
-    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, EOFError) as exc:
+    except Exception as exc:  # zipfile raises BadZipFile, NotImplementedError, ValueError, ...
         raise InputError(f"{path}: a damaged zip archive ({exc}); save the model again") from exc
 
 
