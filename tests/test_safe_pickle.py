@@ -8,7 +8,6 @@ each one before anything runs.
 from __future__ import annotations
 
 import _compat_pickle
-import builtins
 import contextlib
 import copyreg
 import functools
@@ -18,8 +17,6 @@ import io
 import os
 import pickle
 import pickletools
-import runpy
-import subprocess
 import sys
 import time
 import uuid
@@ -29,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -37,7 +33,6 @@ import scipy.special
 from joblib.numpy_pickle import NumpyUnpickler
 from joblib.numpy_pickle_compat import write_zfile
 from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
-from numpy.testing._private.utils import runstring
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     ExtraTreesRegressor,
@@ -58,37 +53,22 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEnc
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
+from tests.hostile.payloads import (
+    COMPRESSORS,
+    FORMATS,
+    PAYLOAD_KINDS,
+    Call,
+    Marker,
+    global_call,
+    make_payload,
+    numpy1_ufunc_reconstruct,
+    save,
+)
+from tests.hostile.payloads import qualified_name as _name
+from tests.hostile.payloads import unicode_op as _unicode
 from xai_cli.errors import InputError, UnsafeModelError
 from xai_cli.models import safe_pickle
-from xai_cli.models.safe_pickle import is_allowed, load_pickle, pickle_globals
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from numpy.core import _ufunc_reconstruct as numpy1_ufunc_reconstruct
-
-FORMATS = [
-    "pickle-p0",
-    "pickle-p1",
-    "pickle-p2",
-    "pickle-p3",
-    "pickle-p4",
-    "pickle-p5",
-    "joblib-0",
-    "joblib-3",
-]
-COMPRESSORS = [("zlib", 3), ("gzip", 3), ("bz2", 3), ("xz", 3), ("lzma", 3)]
-
-
-def save(obj: object, path: Path, fmt: str | tuple[str, int]) -> Path:
-    """Write ``obj`` in one of FORMATS (or with a joblib compressor tuple)."""
-    if isinstance(fmt, tuple):
-        joblib.dump(obj, path, compress=fmt)
-    elif fmt.startswith("pickle-p"):
-        with open(path, "wb") as fh:
-            pickle.dump(obj, fh, protocol=int(fmt[-1]))
-    else:
-        joblib.dump(obj, path, compress=int(fmt.split("-")[1]))
-    return path
+from xai_cli.models.safe_pickle import is_allowed, list_pickle, load_pickle, pickle_globals
 
 
 def assert_refused(path: Path, names: set[str], marker: Path) -> UnsafeModelError:
@@ -269,30 +249,6 @@ def test_numpy1_ufunc_pickles_load_only_for_ufuncs(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-class Call:
-    """Pickles as ``func(*args)``: exactly what a hostile ``__reduce__`` returns."""
-
-    def __init__(self, func: Any, *args: Any) -> None:
-        self.func = func
-        self.args = args
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return self.func, self.args
-
-    def __call__(self, *args: Any) -> None:
-        raise AssertionError("a Call only stands for a callable inside a pickle")
-
-
-def _name(func: Any) -> str:
-    return f"{func.__module__}.{func.__qualname__}"
-
-
-@dataclass
-class Payload:
-    obj: Any
-    refused: set[str]
-
-
 @pytest.fixture
 def marker(tmp_path: Path) -> Path:
     return tmp_path / "marker"
@@ -309,82 +265,10 @@ def evil_module(tmp_path: Path, marker: Path, monkeypatch: pytest.MonkeyPatch) -
     sys.modules.pop(name, None)
 
 
-def _second_stage(tmp_path: Path, marker: Path) -> Path:
-    path = tmp_path / "stage2.pkl"
-    path.write_bytes(pickle.dumps(Call(os.system, f"touch {marker}")))
-    return path
-
-
-def make_payload(kind: str, tmp_path: Path, marker: Path, module: str) -> Payload:
-    cmd = f"touch {marker}"
-    code = f"open({str(marker)!r}, 'w').close()"
-    system = Call(os.system, cmd)
-    posix_system = {_name(os.system)}
-    payloads: dict[str, Callable[[], Payload]] = {
-        "os.system": lambda: Payload(system, posix_system),
-        "subprocess.Popen": lambda: Payload(
-            Call(subprocess.Popen, ["touch", str(marker)]), {"subprocess.Popen"}
-        ),
-        "subprocess.check_output": lambda: Payload(
-            Call(subprocess.check_output, ["touch", str(marker)]), {"subprocess.check_output"}
-        ),
-        "builtins.exec": lambda: Payload(Call(exec, code), {"builtins.exec"}),
-        "builtins.eval": lambda: Payload(Call(eval, code), {"builtins.eval"}),
-        "io.open": lambda: Payload(Call(open, str(marker), "w"), {"io.open"}),
-        "getattr-chain": lambda: Payload(
-            Call(Call(getattr, Call(importlib.import_module, "os"), "system"), cmd), {"builtins.getattr"}
-        ),
-        "builtins.__import__": lambda: Payload(Call(builtins.__import__, module), {"builtins.__import__"}),
-        "importlib.import_module": lambda: Payload(
-            Call(importlib.import_module, module), {"importlib.import_module"}
-        ),
-        "numpy-runstring": lambda: Payload(Call(runstring, code, {}), {_name(runstring)}),
-        "runpy._run_code": lambda: Payload(Call(runpy._run_code, code, {}), {"runpy._run_code"}),
-        "numpy.load": lambda: Payload(
-            Call(np.load, str(_second_stage(tmp_path, marker)), None, True), {_name(np.load)}
-        ),
-        "pandas.read_pickle": lambda: Payload(
-            Call(pd.read_pickle, str(_second_stage(tmp_path, marker))), {_name(pd.read_pickle)}
-        ),
-        "joblib.load": lambda: Payload(
-            Call(joblib.load, str(_second_stage(tmp_path, marker))), {_name(joblib.load)}
-        ),
-        "pickle.loads": lambda: Payload(
-            Call(pickle.loads, pickle.dumps(system)), {"_pickle.loads", "pickle.loads"}
-        ),
-        "numpy1-ufunc-reconstruct": lambda: Payload(
-            Call(Call(numpy1_ufunc_reconstruct, os.system.__module__, "system"), cmd), posix_system
-        ),
-        "in-containers": lambda: Payload([1, {"a": (2.0, [system])}], posix_system),
-        "estimator-attribute": lambda: Payload(_with_attribute(system), posix_system),
-        "object-array": lambda: Payload(np.array([1, "x", system], dtype=object), posix_system),
-        "object-array-in-estimator": lambda: Payload(
-            _with_attribute(np.array([system], dtype=object)), posix_system
-        ),
-    }
-    return payloads[kind]()
-
-
-def _with_attribute(value: Any) -> DecisionTreeClassifier:
-    X, _, y_str, *_ = _frames()
-    clf = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y_str)
-    clf.evil = value
-    return clf
-
-
-PAYLOAD_KINDS = [
-    "os.system", "subprocess.Popen", "subprocess.check_output", "builtins.exec", "builtins.eval",
-    "io.open", "getattr-chain", "builtins.__import__", "importlib.import_module", "numpy-runstring",
-    "runpy._run_code", "numpy.load", "pandas.read_pickle", "joblib.load", "pickle.loads",
-    "numpy1-ufunc-reconstruct", "in-containers", "estimator-attribute", "object-array",
-    "object-array-in-estimator",
-]  # fmt: skip
-
-
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("kind", PAYLOAD_KINDS)
 def test_payloads_are_refused(tmp_path: Path, marker: Path, evil_module: str, kind: str, fmt: str) -> None:
-    payload = make_payload(kind, tmp_path, marker, evil_module)
+    payload = make_payload(kind, Marker.at(marker), evil_module, tmp_path)
     path = save(payload.obj, tmp_path / "evil.bin", fmt)
     assert_refused(path, payload.refused, marker)
     assert evil_module not in sys.modules
@@ -395,7 +279,7 @@ def test_payloads_work_without_the_allow_list(
     tmp_path: Path, marker: Path, evil_module: str, kind: str
 ) -> None:
     """The payloads are real: joblib.load (what --trust-model does) runs them."""
-    payload = make_payload(kind, tmp_path, marker, evil_module)
+    payload = make_payload(kind, Marker.at(marker), evil_module, tmp_path)
     path = save(payload.obj, tmp_path / "evil.joblib", "joblib-3")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -414,7 +298,7 @@ def test_payloads_work_without_the_allow_list(
 def test_pickle_globals_names_the_payload_without_running_it(
     tmp_path: Path, marker: Path, kind: str, fmt: str
 ) -> None:
-    payload = make_payload(kind, tmp_path, marker, "unused")
+    payload = make_payload(kind, Marker.at(marker), "unused", tmp_path)
     found = pickle_globals(save(payload.obj, tmp_path / "evil.bin", fmt))
     assert payload.refused & set(found), found
     assert not marker.exists()
@@ -423,25 +307,6 @@ def test_pickle_globals_names_the_payload_without_running_it(
 # ---------------------------------------------------------------------------------------------
 # Hand-written pickles: names that no well-behaved pickler writes, opcodes and legacy formats
 # ---------------------------------------------------------------------------------------------
-
-
-def _unicode(text: str, proto: int) -> bytes:
-    if proto >= 1:
-        data = text.encode("utf-8")
-        return b"X" + len(data).to_bytes(4, "little") + data
-    return b"V" + text.encode("raw_unicode_escape") + b"\n"
-
-
-def global_call(module: str, name: str, args: tuple[str, ...], proto: int) -> bytes:
-    """A pickle that imports ``module.name`` (GLOBAL, or STACK_GLOBAL from protocol 4) and
-    calls it with string ``args``."""
-    out = bytes([pickle.PROTO[0], proto]) if proto >= 2 else b""
-    if proto >= 4:
-        out += _unicode(module, proto) + _unicode(name, proto) + pickle.STACK_GLOBAL
-    else:
-        out += pickle.GLOBAL + f"{module}\n{name}\n".encode()
-    out += pickle.MARK + b"".join(_unicode(a, proto) for a in args) + pickle.TUPLE
-    return out + pickle.REDUCE + pickle.STOP
 
 
 REFUSED_NAMES = [
@@ -826,3 +691,22 @@ def test_names_in_messages_cannot_inject_terminal_codes(tmp_path: Path, marker: 
     path.write_bytes(global_call("os\x1b[2J", "system", (f"touch {marker}",), 4))
     error = assert_refused(path, {"os\\x1b[2J.system"}, marker)
     assert "\x1b" not in str(error)
+
+
+@pytest.mark.parametrize("fmt", [*FORMATS, ("xz", 3)])
+def test_listing_finds_no_built_calls_in_real_models(tmp_path: Path, fmt: str | tuple[str, int]) -> None:
+    for name in ("pipeline-rs-obj", "hgb-clf-cat-rs-obj", "knn-ball-tree", "grid-search", "mlp-rs-int"):
+        listing = list_pickle(save(MODELS[name].model, tmp_path / "model.bin", fmt))
+        assert listing.built_calls == [], name
+    assert list_pickle(save(_frames_zoo(), tmp_path / "frames.bin", fmt)).built_calls == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_listing_names_calls_on_built_objects(tmp_path: Path, marker: Path, fmt: str) -> None:
+    """What the loader refuses as 'calls an object it built itself', the listing reports too."""
+    chain = make_payload("getattr-chain", Marker.at(marker), "unused", tmp_path).obj
+    listing = list_pickle(save(chain, tmp_path / "chain.bin", fmt))
+    assert listing.built_calls == ["the result of builtins.getattr(...)"]
+    built = Call(functools.partial(str), 1)
+    listing = list_pickle(save(np.array([built], dtype=object), tmp_path / "partial.bin", fmt))
+    assert listing.built_calls == ["the result of functools.partial(...)"]

@@ -53,8 +53,14 @@ def main_options(
 
 
 def _err(message: str) -> None:
-    sys.stderr.write(message.rstrip() + "\n")
+    sys.stderr.write(_one_line(message.rstrip()) + "\n")
     sys.stderr.flush()
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped: whatever a hostile file
+    puts in a name or value, an error stays one line and cannot drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def guarded(action: Callable[[], T]) -> T:
@@ -153,6 +159,13 @@ def explain(
         bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes or progress on stderr.")] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="Stop the work (loading, explaining, writing) after this many seconds; exit 3, no report.",
+        ),
+    ] = None,
 ) -> None:
     """Attribute predictions to input columns with SHAP or LIME; write explain.json and PNGs to --out.
 
@@ -178,6 +191,7 @@ def explain(
         max_plots=max_plots,
         seed=seed,
         trust_model=_trust_from_env(trust_model),
+        timeout=timeout,
     )
     note = (lambda _: None) if quiet else (lambda text: _err(f"note: {text}"))
     outcome = guarded(
@@ -394,3 +408,42 @@ def counterfactual(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+@app.command()
+def scan(
+    models: Annotated[
+        list[Path],
+        typer.Argument(help="Model files: pickle/joblib, .skops, PyTorch, Keras (.keras/.h5) or ONNX."),
+    ],
+    allow_unchecked: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unchecked",
+            help="Exit 0 for a file whose format cannot be fully checked (e.g. TorchScript) "
+            "if nothing that could be checked is refused.",
+        ),
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the scan report JSON on stdout, nothing else.")
+    ] = False,
+) -> None:
+    """List what model files would import or run, without loading them; exit 0 if safe to load, 4 if not.
+
+    Example: [bold]xai scan model.joblib[/bold] (in CI: before anything loads the model)
+    """
+    from xai_cli.run.scan import ScanArgs, run_scan
+
+    outcome = guarded(lambda: run_scan(ScanArgs(models=list(models), allow_unchecked=allow_unchecked)))
+    if json_output:
+        from xai_cli.reports.json_report import dumps
+
+        sys.stdout.write(dumps(outcome.report))
+    else:
+        from xai_cli.reports.scan_table import print_scan_summary
+
+        print_scan_summary(outcome.report)
+    for problem in outcome.problems:
+        _err(f"error: {problem}")
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xai_cli.data.messages import row_location, shown
 from xai_cli.errors import InputError
 from xai_cli.models.base import Model
 
@@ -26,15 +27,15 @@ def align_to_model(
     """Select and order the model's columns; coerce numeric columns; errors name file, row and column."""
     if label_column is not None:
         if label_column not in frame.columns:
-            raise InputError(f"{source}: --label-column '{label_column}' is not a column of the file")
+            raise InputError(f"{source}: --label-column {shown(label_column)} is not a column of the file")
         frame = frame.drop(columns=label_column)
     frame.columns = [str(c) for c in frame.columns]
     if model.feature_names is not None:
         missing = [name for name in model.feature_names if name not in frame.columns]
         if missing:
             raise InputError(
-                f"{source}: missing column(s) {', '.join(repr(m) for m in missing)} that the model needs; "
-                f"the file has {', '.join(repr(c) for c in frame.columns)}"
+                f"{source}: missing column(s) {_listed(missing)} that the model needs; "
+                f"the file has {_listed(list(frame.columns)) or 'no columns'}"
             )
         ignored = [c for c in frame.columns if c not in model.feature_names]
         aligned = frame[model.feature_names].copy()
@@ -47,27 +48,66 @@ def align_to_model(
             )
         ignored = []
         aligned = frame.copy()
+    text_columns = _text_category_columns(model)
     for column in aligned.columns:
         if column not in model.categorical_columns:
             aligned[column] = _numeric_column(aligned[column], column, source)
+        elif column in text_columns and not _is_text(aligned[column]):
+            aligned[column] = _as_text(aligned[column])
     aligned.index = pd.RangeIndex(len(aligned))
     return AlignedTable(frame=aligned, ignored_columns=ignored)
 
 
+def _text_category_columns(model: Model) -> set[str]:
+    if model.framework != "sklearn":
+        return set()
+    from xai_cli.models.sklearn import text_category_columns
+
+    return text_category_columns(model.estimator, model.feature_names)
+
+
+def _is_text(values: pd.Series) -> bool:
+    return pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """A column of categories that the file's reader took for numbers or booleans, back as text
+    (missing values stay missing)."""
+    text = values.astype(object)
+    present = values.notna().to_numpy()
+    text[present] = [str(value) for value in values[present]]
+    return text.where(present, np.nan)
+
+
 def _numeric_column(values: pd.Series, column: str, source: Path) -> pd.Series:
-    if pd.api.types.is_bool_dtype(values):
-        return values.astype(float)
-    if pd.api.types.is_numeric_dtype(values):
+    if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
+        raise InputError(
+            f"{source}: column {shown(column)} holds dates or times ({values.dtype}), but the model expects "
+            "numbers in this column; convert them to the numbers the model was trained on"
+        )
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_extension_array_dtype(values):
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            # Nullable Int64/boolean/Float64: plain float64, pd.NA -> NaN.
+            return pd.Series(
+                values.astype("Float64").to_numpy(dtype=float, na_value=np.nan), index=values.index
+            )
+    elif pd.api.types.is_numeric_dtype(values):
         return values
-    converted = pd.to_numeric(values, errors="coerce")
+    converted = pd.to_numeric(values.astype(object), errors="coerce")
     bad = converted.isna() & values.notna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
+        where = f"{row_location(source, row)}, column {shown(column)}"
         raise InputError(
-            f"{source}: row {row} (line {row + 2}), column '{column}': {values.iloc[row]!r} is not a number; "
+            f"{source}: {where}: {shown(values.iloc[row])} is not a number; "
             "the model expects numbers in this column"
         )
-    return converted
+    return converted.astype(float)
+
+
+def _listed(names: list[str], limit: int = 12) -> str:
+    shown_names = ", ".join(shown(str(name), 40) for name in names[:limit])
+    return shown_names + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def first_missing_cell(frame: pd.DataFrame) -> tuple[int, str] | None:
@@ -89,20 +129,49 @@ def check_model_accepts(model: Model, frame: pd.DataFrame, source: Path) -> None
     missing = first_missing_cell(frame)
     if missing is not None:
         row, column = missing
-        try:
-            model.predict(frame.iloc[[row]], model.default_output())
-        except Exception:
+        if not _predicts(model, frame.iloc[[row]]):
             raise InputError(
-                f"{source}: row {row} (line {row + 2}), column '{column}' is empty (missing value) and this "
-                "model cannot take missing values; fill it in or drop the row"
+                f"{source}: {row_location(source, row)}, column {shown(column)} is empty (missing value) and "
+                "this model cannot take missing values; fill it in or drop the row"
             ) from failure
     for row in range(len(frame)):
         try:
             model.predict(frame.iloc[[row]], model.default_output())
         except Exception as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError(
-                f"{source}: row {row} (line {row + 2}): the model cannot predict it: {message}"
-            ) from exc
-    message = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
-    raise InputError(f"{source}: the model cannot predict these rows: {message}") from failure
+            message = _first_line(exc)
+            column = _column_at_fault(model, frame, row)
+            where = row_location(source, row)
+            if column is not None:
+                value = shown(frame.iloc[row][column])
+                raise InputError(
+                    f"{source}: {where}, column {shown(column)}: the model cannot predict it with {value} "
+                    f"in this column: {message}"
+                ) from exc
+            raise InputError(f"{source}: {where}: the model cannot predict it: {message}") from exc
+    raise InputError(f"{source}: the model cannot predict these rows: {_first_line(failure)}") from failure
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return shown(text.splitlines()[0], 200)[1:-1] if text else type(exc).__name__
+
+
+def _predicts(model: Model, rows: pd.DataFrame) -> bool:
+    try:
+        model.predict(rows, model.default_output())
+    except Exception:
+        return False
+    return True
+
+
+def _column_at_fault(model: Model, frame: pd.DataFrame, row: int) -> str | None:
+    """The one column whose value, taken from a row the model accepts, makes ``row`` predictable."""
+    good = next((r for r in range(len(frame)) if r != row and _predicts(model, frame.iloc[[r]])), None)
+    if good is None:
+        return None
+    for column in frame.columns:
+        mixed = frame.iloc[[row]].copy()
+        mixed[column] = frame[column].iloc[[good]].to_numpy()
+        if _predicts(model, mixed):
+            return str(column)
+    return None

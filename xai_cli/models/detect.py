@@ -30,7 +30,7 @@ def detect_format(path: Path) -> str:
         return _zip_format(path)
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return "keras-h5"
-    if head[0] == 0x80 and 2 <= head[1] <= 5:
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         return "joblib" if suffix == ".joblib" else "pickle"
     if head.startswith(COMPRESSED_MAGIC) and suffix in PICKLE_SUFFIXES:
         return "joblib"
@@ -48,8 +48,10 @@ def _zip_format(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(f"{path}: a damaged zip archive ({exc}); save the model again") from exc
+    except Exception as exc:  # zipfile raises BadZipFile, but also NotImplementedError, ValueError, ...
+        raise InputError(
+            f"{path}: a damaged zip archive ({type(exc).__name__}: {exc}); save the model again"
+        ) from exc
     if "schema.json" in names:
         return "skops"
     if "config.json" in names and any(n.endswith(".weights.h5") or n == "metadata.json" for n in names):

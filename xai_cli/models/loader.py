@@ -38,7 +38,22 @@ def load_model(path: Path, *, trust: bool = False) -> Model:
         )
     from xai_cli.models.sklearn import from_estimator
 
-    return from_estimator(obj, path=path, sha256=sha256, file_format=file_format)
+    if not trust:
+        from xai_cli.models.integrity import check_model_integrity
+
+        check_model_integrity(obj, path)
+    if isinstance(obj, type):
+        raise InputError(
+            f"{path}: the file holds the class {obj.__name__}, not a fitted model; save the fitted model"
+        )
+    try:
+        return from_estimator(obj, path=path, sha256=sha256, file_format=file_format)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+        # A damaged or unfitted estimator: attributes missing or of the wrong kind.
+        raise InputError(
+            f"{path}: the file holds a {type(obj).__name__} that is not a usable fitted model "
+            f"({type(exc).__name__}: {str(exc)[:200]}); save the fitted model again"
+        ) from exc
 
 
 def _load_skops(path: Path, *, trust: bool) -> object:
@@ -52,8 +67,11 @@ def _load_skops(path: Path, *, trust: bool) -> object:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:
         raise InputError(f"{path}: not a readable skops file ({exc})") from exc
-    if untrusted and not trust:
-        listed = ", ".join(untrusted[:5]) + (" ..." if len(untrusted) > 5 else "")
+    from xai_cli.models.scanning.skops_schema import refused_skops_types
+
+    refused = refused_skops_types(untrusted)
+    if refused and not trust:
+        listed = ", ".join(refused[:5]) + (" ..." if len(refused) > 5 else "")
         raise UnsafeModelError(
             f"{path}: refused to load: the file asks for types skops does not trust: {listed}; {TRUST_HINT}"
         )

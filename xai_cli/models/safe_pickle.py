@@ -38,7 +38,14 @@ from joblib.numpy_pickle_utils import (
 
 from xai_cli.errors import InputError, UnsafeModelError
 
-__all__ = ["is_allowed", "load_pickle", "pickle_globals"]
+__all__ = [
+    "PickleListing",
+    "is_allowed",
+    "list_pickle",
+    "list_pickle_stream",
+    "load_pickle",
+    "pickle_globals",
+]
 
 # ---------------------------------------------------------------------------------------------
 # The allow-list. Names are 'module.qualname' exactly as pickle writes them (after the
@@ -377,6 +384,130 @@ def _is_routine_or_class(obj: object) -> bool:
     return isinstance(obj, type | types.ModuleType | np.ufunc) or inspect.isroutine(obj)
 
 
+# numpy's dtype flag NPY_LIST_PICKLE: arrays of this dtype pickle their items as a list.
+_LIST_PICKLE = 0x02
+
+
+def _check_array_state(state: object) -> None:
+    """Refuse an array state whose item list does not match its shape, before numpy sees it.
+
+    ``ndarray.__setstate__`` copies an object array's items from a list without checking the
+    list's length: a list shorter than the shape reads past its end (numpy 2.4 crashes the
+    interpreter). States of plain arrays (raw bytes) are checked by numpy itself. Handles
+    ndarray's (version, shape, dtype, fortran, data), its 4-item legacy form and MaskedArray's
+    7-item form.
+    """
+    if not isinstance(state, tuple) or len(state) not in (4, 5, 7):
+        return
+    shape, dtype, data = (state[0], state[1], state[3]) if len(state) == 4 else (state[1], state[2], state[4])
+    if not isinstance(dtype, np.dtype) or not dtype.flags & _LIST_PICKLE:
+        return
+    if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise ValueError("an object array with a malformed shape")
+    if not isinstance(data, list) or len(data) != math.prod(shape):
+        raise ValueError(f"an object array of shape {shape} whose items do not match it")
+
+
+def _check_dtype_state(target: np.dtype, state: object) -> None:
+    """Refuse a dtype state that numpy would accept but that contradicts the dtype it describes.
+
+    ``dtype.__setstate__`` takes the flags, item size and alignment from the file as they are.
+    Flags that say "holds no Python objects" on an object dtype (or the reverse) make numpy read
+    raw bytes as object pointers or look for loops that do not exist: the process crashes, and a
+    shared dtype such as ``dtype('complex64')`` stays broken for everything after. Real pickles
+    set the state of a fresh copy (``numpy.dtype(code, align, True)``) to what numpy's own
+    constructors make of it; anything else is refused.
+    """
+    _check_dtype_state_layout(target, state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if target.names is None and target is np.dtype(target.str):
+            raise ValueError(f"the file changes numpy's shared dtype {target.str!r}")
+        scratch = np.dtype(target, copy=True)
+        scratch.__setstate__(state)  # type: ignore[misc]
+        canonical = _canonical_dtype(scratch)
+    described = (scratch.flags, scratch.itemsize, scratch.alignment, scratch.isalignedstruct)
+    if scratch != canonical or described != (
+        canonical.flags,
+        canonical.itemsize,
+        canonical.alignment,
+        canonical.isalignedstruct,
+    ):
+        raise ValueError(f"a numpy dtype whose stored flags or sizes contradict it ({scratch!r})")
+
+
+def _check_dtype_state_layout(target: np.dtype, state: object) -> None:
+    """The state tuple has the layout numpy 1.x and 2.x write; numpy's own parser does not check all
+    of it (a datetime dtype given a state without its unit metadata crashes the interpreter)."""
+
+    def bad(what: str) -> ValueError:
+        return ValueError(f"a numpy dtype state with {what}")
+
+    if not isinstance(state, tuple) or len(state) not in (8, 9) or state[0] not in (3, 4):
+        raise bad("an unknown layout")
+    _, order, subarray, names, fields, *sizes_and_flags = state[:8]
+    if order not in ("<", ">", "|", "="):
+        raise bad("an unknown byte order")
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in sizes_and_flags):
+        raise bad("sizes or flags that are not integers")
+    if subarray is not None and not (
+        isinstance(subarray, tuple)
+        and len(subarray) == 2
+        and isinstance(subarray[0], np.dtype)
+        and isinstance(subarray[1], tuple)
+        and all(isinstance(n, int) and n >= 0 for n in subarray[1])
+    ):
+        raise bad("a malformed sub-array")
+    if (names is None) != (fields is None):
+        raise bad("field names without fields, or the reverse")
+    if names is not None:
+        if not isinstance(names, tuple) or not isinstance(fields, dict):
+            raise bad("malformed fields")
+        for name in names:
+            field = fields.get(name) if isinstance(name, str) else None
+            if not (
+                isinstance(field, tuple)
+                and len(field) in (2, 3)
+                and isinstance(field[0], np.dtype)
+                and isinstance(field[1], int)
+            ):
+                raise bad("a malformed field")
+    metadata = state[8] if len(state) == 9 else None
+    if target.kind in "mM":
+        if not (
+            len(state) == 9
+            and isinstance(metadata, tuple)
+            and len(metadata) == 2
+            and (metadata[0] is None or isinstance(metadata[0], dict))
+            and isinstance(metadata[1], tuple)
+            and len(metadata[1]) == 4
+            and isinstance(metadata[1][0], bytes)
+            and all(isinstance(n, int) for n in metadata[1][1:])
+        ):
+            raise bad("a date or time type without its unit")
+    elif metadata is not None and not isinstance(metadata, dict):
+        raise bad("malformed metadata")
+
+
+def _canonical_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype numpy's constructors build from ``dtype``'s public description."""
+    if dtype.names is not None:
+        fields = [dtype.fields[name] for name in dtype.names]  # type: ignore[index]
+        return np.dtype(
+            {
+                "names": list(dtype.names),
+                "formats": [field[0] for field in fields],
+                "offsets": [field[1] for field in fields],
+                "titles": [field[2] if len(field) > 2 else None for field in fields],
+                "itemsize": dtype.itemsize,
+                "aligned": dtype.isalignedstruct,
+            }
+        )
+    if dtype.subdtype is not None:
+        return np.dtype(dtype.subdtype)
+    return np.dtype(dtype.str)
+
+
 class _AllowListMixin:
     """find_class and the opcode guards shared by the outer (joblib) and the nested unpickler."""
 
@@ -448,6 +579,10 @@ class _AllowListMixin:
                 f"{self.path}: refused to load: the file tries to overwrite attributes of "
                 f"'{_printable(what)}', which is a class or function, not a model; {_TRUST_HINT}"
             )
+        if isinstance(target, np.ndarray):
+            _check_array_state(self.stack[-1])
+        elif isinstance(target, np.dtype):
+            _check_dtype_state(target, self.stack[-1])
         pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
 
     def _guarded(self, full: str) -> Callable[..., Any]:
@@ -643,11 +778,22 @@ class _Opaque:
     """A value the scan does not evaluate (the result of a call, a persistent id, ...)."""
 
 
+class _Built(_Opaque):
+    """The result of calling ``what`` inside the stream: calling it in turn is refused at load."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+
 class _WrapperStub:
     """A joblib NumpyArrayWrapper under construction: its array bytes follow its BUILD."""
 
 
 _OPAQUE = _Opaque()
+_UFUNC_RECONSTRUCTORS = (
+    _Global("numpy.core", "_ufunc_reconstruct"),
+    _Global("numpy._core", "_ufunc_reconstruct"),
+)
 _MARK = object()
 _NUMPY_ARRAY_WRAPPER = _Global("joblib.numpy_pickle", "NumpyArrayWrapper")
 _LITERAL_OPS = frozenset(
@@ -718,9 +864,17 @@ class _Scanner:
     """Walks a pickle stream with pickletools.genops, tracking just enough of the stack to name
     every STACK_GLOBAL and to step over the raw array data joblib interleaves with it."""
 
-    def __init__(self, raw: IO[bytes], found: dict[str, None], *, joblib_arrays: bool) -> None:
+    def __init__(
+        self,
+        raw: IO[bytes],
+        found: dict[str, tuple[str, str] | None],
+        *,
+        joblib_arrays: bool,
+        built_calls: dict[str, None],
+    ) -> None:
         self.raw = raw
         self.found = found
+        self.built_calls = built_calls
         self.joblib_arrays = joblib_arrays
         self.stack: list[Any] = []
         self.memo: dict[int, Any] = {}
@@ -729,10 +883,14 @@ class _Scanner:
     def _record(self, module: object, name: object) -> object:
         if not isinstance(module, str) or not isinstance(name, str):
             module_text = module if isinstance(module, str) else "?"
-            self.found[f"{module_text}.{name if isinstance(name, str) else '?'}"] = None
+            self.found.setdefault(f"{module_text}.{name if isinstance(name, str) else '?'}", None)
             return _OPAQUE
         module, name = _normalize(module, name, self.proto)
-        self.found[f"{module}.{name}"] = None
+        full = f"{module}.{name}"
+        if self.found.setdefault(full, (module, name)) != (module, name):
+            # The same dotted text split differently (module 'a', name 'b.c' after 'a.b', 'c'):
+            # list it apart, in pickle's own 'module name' spelling, so each pair is judged.
+            self.found.setdefault(f"{module} {name}", (module, name))
         return _Global(module, name)
 
     def _pop_mark(self) -> list[Any]:
@@ -746,6 +904,13 @@ class _Scanner:
 
     def _new(self, cls: object) -> object:
         return _WrapperStub() if cls == _NUMPY_ARRAY_WRAPPER else _OPAQUE
+
+    def _check_callable(self, func: object) -> None:
+        """Note a REDUCE/NEWOBJ/OBJ whose callable the stream built rather than imported by name."""
+        if isinstance(func, _Built):
+            self.built_calls[f"the result of {func.what}"] = None
+        elif not isinstance(func, _Global):
+            self.built_calls["an object the file built itself"] = None
 
     def run(self) -> None:
         reader = _FramedReader(self.raw)
@@ -808,9 +973,12 @@ class _Scanner:
             if name == "NEWOBJ_EX":
                 stack.pop()
             stack.pop()
-            stack.append(self._new(stack.pop()))
+            cls = stack.pop()
+            self._check_callable(cls)
+            stack.append(self._new(cls))
         elif name == "OBJ":
             items = self._pop_mark()
+            self._check_callable(items[0])
             stack.append(self._new(items[0]))
         elif name == "BUILD":
             self._build(stack.pop(), stack[-1])
@@ -841,15 +1009,23 @@ class _Scanner:
             return {}
 
     def _reduce(self, func: object, args: object) -> object:
+        self._check_callable(func)
         if func == _Global("numpy", "dtype"):
             return _eval_dtype(args)
+        if func in _UFUNC_RECONSTRUCTORS and isinstance(args, tuple) and len(args) == 2:
+            # numpy 1's _ufunc_reconstruct(module, name) imports module.name: list that name.
+            module, name = args
+            if isinstance(module, str) and isinstance(name, str):
+                self.found.setdefault(f"{module}.{name}", (module, name))
+                return _Global(module, name)
         if func == _Global("copyreg", "_reconstructor") and isinstance(args, tuple) and args:
             return self._new(args[0])
-        return _OPAQUE
+        return _Built(f"{func.module}.{func.name}(...)") if isinstance(func, _Global) else _OPAQUE
 
     def _build(self, state: object, inst: object) -> None:
         if isinstance(inst, np.dtype) and isinstance(state, tuple) and _is_literal(state):
             try:
+                _check_dtype_state(inst, state)
                 inst.__setstate__(state)
             except Exception:
                 self.stack[-1] = _OPAQUE
@@ -867,7 +1043,7 @@ class _Scanner:
         if not isinstance(dtype, np.dtype):
             raise ValueError("joblib array header with a dtype the scan cannot follow")
         if dtype.hasobject:
-            _Scanner(self.raw, self.found, joblib_arrays=False).run()
+            _Scanner(self.raw, self.found, joblib_arrays=False, built_calls=self.built_calls).run()
             return
         if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
             raise ValueError("joblib array header with a bad shape")
@@ -885,8 +1061,35 @@ class _Scanner:
             size -= len(chunk)
 
 
-def pickle_globals(path: Path) -> list[str]:
-    """Every 'module.qualname' a pickle/joblib file would import, found without loading it.
+class PickleListing(NamedTuple):
+    """What a pickle stream asks for, found without loading it."""
+
+    # Every 'module.qualname' it would import, in stream order.
+    globals: list[str]
+    # (module, qualname) of each of ``globals`` whose parts the stream wrote out as strings.
+    parts: dict[str, tuple[str, str]]
+    # Calls on objects the stream built itself rather than imported by name; the loader refuses them.
+    built_calls: list[str]
+
+
+def _listing(found: dict[str, tuple[str, str] | None], built_calls: dict[str, None]) -> PickleListing:
+    parts = {full: pair for full, pair in found.items() if pair is not None}
+    return PickleListing(list(found), parts, list(built_calls))
+
+
+def list_pickle_stream(stream: IO[bytes]) -> PickleListing:
+    """List a plain pickle stream (e.g. a member of a zip archive) without loading it.
+
+    Raises whatever a malformed stream makes pickletools raise; callers turn that into InputError.
+    """
+    found: dict[str, tuple[str, str] | None] = {}
+    built_calls: dict[str, None] = {}
+    _Scanner(stream, found, joblib_arrays=False, built_calls=built_calls).run()
+    return _listing(found, built_calls)
+
+
+def list_pickle(path: Path) -> PickleListing:
+    """What a pickle/joblib file would import and call, found without loading it.
 
     The (decompressed) stream is walked with ``pickletools.genops``, following joblib's array
     data and the nested pickles of its object arrays. Nothing is imported or called, apart from
@@ -897,14 +1100,24 @@ def pickle_globals(path: Path) -> list[str]:
     """
     path = Path(path)
 
-    def scan() -> list[str]:
-        found: dict[str, None] = {}
+    def scan() -> PickleListing:
+        found: dict[str, tuple[str, str] | None] = {}
+        built_calls: dict[str, None] = {}
         with open(path, "rb") as raw:
             if _is_legacy_zfile(raw):
-                _Scanner(io.BytesIO(read_zfile(raw)), found, joblib_arrays=False).run()
-                return list(found)
+                stream: IO[bytes] = io.BytesIO(read_zfile(raw))
+                _Scanner(stream, found, joblib_arrays=False, built_calls=built_calls).run()
+                return _listing(found, built_calls)
         with _decompressed(path) as stream:
-            _Scanner(stream, found, joblib_arrays=True).run()
-        return list(found)
+            _Scanner(stream, found, joblib_arrays=True, built_calls=built_calls).run()
+        return _listing(found, built_calls)
 
     return _guarded_read(path, scan)
+
+
+def pickle_globals(path: Path) -> list[str]:
+    """Every 'module.qualname' a pickle/joblib file would import, found without loading it.
+
+    See ``list_pickle``, which also reports calls on objects the file built itself.
+    """
+    return list_pickle(path).globals

@@ -126,18 +126,51 @@ def from_estimator(estimator: Any, *, path: Path, sha256: str, file_format: str)
 
 
 def categorical_columns(estimator: Any, feature_names: list[str] | None) -> set[str]:
-    """Raw columns that a Pipeline routes to a category encoder (OneHot, Ordinal, Target)."""
-    found: set[str] = set()
-    if not _is_pipeline(estimator) or feature_names is None:
-        return found
+    """Raw columns that a Pipeline routes to a category encoder (OneHot, Ordinal, Target), or that a
+    bare HistGradientBoosting model treats as categorical (``categorical_features``)."""
+    if feature_names is None:
+        return set()
+    mask = getattr(estimator, "is_categorical_", None)
+    if not _is_pipeline(estimator):
+        return {feature_names[i] for i in np.flatnonzero(mask)} if mask is not None else set()
     first = estimator.steps[0][1]
     if type(first).__name__ != "ColumnTransformer":
-        return found
-    for name, transformer, _ in first.transformers_:
-        steps = transformer.steps if _is_pipeline(transformer) else [(name, transformer)]
-        if any(type(step).__name__ in CATEGORY_ENCODERS for _, step in steps):
-            indices = first._transformer_to_input_indices.get(name, [])
-            found.update(feature_names[i] for i in indices)
+        return set()
+    return {column for column, _ in _encoder_inputs(first, feature_names)}
+
+
+def text_category_columns(estimator: Any, feature_names: list[str] | None) -> set[str]:
+    """Categorical columns whose encoder learned text categories: a file value read as a number
+    (a category '5', an empty column) must reach it as text, as it did when the model was fitted."""
+    if feature_names is None:
+        return set()
+    if _is_pipeline(estimator):
+        encoder_owner = estimator.steps[0][1]
+    else:
+        encoder_owner = getattr(estimator, "_preprocessor", None)  # HistGradientBoosting's own encoder
+    if type(encoder_owner).__name__ != "ColumnTransformer":
+        return set()
+    return {
+        column
+        for column, categories in _encoder_inputs(encoder_owner, feature_names)
+        if categories is not None and any(isinstance(value, str) for value in categories)
+    }
+
+
+def _encoder_inputs(transformer: Any, feature_names: list[str]) -> list[tuple[str, Any]]:
+    """(raw column, the categories its encoder learned, when known) for each column that a fitted
+    ColumnTransformer routes to a category encoder."""
+    found: list[tuple[str, Any]] = []
+    for name, sub, _ in transformer.transformers_:
+        steps = sub.steps if _is_pipeline(sub) else [(name, sub)]
+        encoders = [step for _, step in steps if type(step).__name__ in CATEGORY_ENCODERS]
+        if not encoders:
+            continue
+        indices = transformer._transformer_to_input_indices.get(name, [])
+        learned = getattr(encoders[0], "categories_", None)
+        for local, raw in enumerate(indices):
+            categories = learned[local] if learned is not None and local < len(learned) else None
+            found.append((feature_names[raw], categories))
     return found
 
 

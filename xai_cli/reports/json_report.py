@@ -12,7 +12,7 @@ from xai_cli.methods.results import ExplainResult
 from xai_cli.models.base import Model
 
 SCHEMA_VERSION = "1.0"
-SCHEMA_NAMES = ("explain", "rules", "counterfactual")
+SCHEMA_NAMES = ("explain", "rules", "counterfactual", "scan")
 
 
 def report_header(command: str, argv: list[str], seed: int, model: Model) -> dict[str, Any]:
@@ -64,10 +64,14 @@ def explain_report(
 
 
 def _plain(value: Any) -> Any:
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing markers
+        return None
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):
         return None
+    if not isinstance(value, str | int | float | bool):
+        return str(value)  # anything else a model column may hold (Decimal, bytes, ...), as text
     return value
 
 

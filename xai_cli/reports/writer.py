@@ -30,29 +30,63 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+# Set by deferred_commits(): staged_report then lists finished staging folders here instead of
+# moving their files in (a --timeout worker process hands them to its parent, which commits them).
+_deferred: list[tuple[Path, Path]] | None = None
+
+
+def _cannot_write(out_dir: Path, exc: OSError) -> InputError:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return InputError(f"{out_dir}: cannot write the report there ({reason}); choose another --out")
+
+
 @contextlib.contextmanager
 def staged_report(out_dir: Path) -> Iterator[Path]:
     """A hidden staging folder inside ``out_dir``; on success its files move into ``out_dir``.
 
     Files are moved in name order except ``*.json``, which move last, so a report's JSON (the marker
     that a report is complete) never exists without its images. On any failure the staging folder is
-    removed and ``out_dir`` keeps what it had.
+    removed and ``out_dir`` keeps what it had. Inside ``deferred_commits()`` a finished staging
+    folder is left in place and listed instead, for ``commit_staging`` to move in later.
     """
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
     except OSError as exc:
-        raise InputError(
-            f"{out_dir}: cannot write the report there ({exc.strerror}); choose another --out"
-        ) from exc
+        raise _cannot_write(out_dir, exc) from exc
+    finished = False
     try:
         yield staging
+        finished = True
+    except OSError as exc:
+        raise _cannot_write(out_dir, exc) from exc
+    finally:
+        if not finished:
+            shutil.rmtree(staging, ignore_errors=True)
+    if _deferred is not None:
+        _deferred.append((staging, out_dir))
+    else:
+        commit_staging(staging, out_dir)
+
+
+def commit_staging(staging: Path, out_dir: Path) -> None:
+    """Move a finished staging folder's files into ``out_dir``, JSON last, then remove the folder."""
+    try:
         files = sorted(staging.iterdir(), key=lambda p: (p.suffix == ".json", p.name))
         for item in files:
             os.replace(item, out_dir / item.name)
     except OSError as exc:
-        raise InputError(
-            f"{out_dir}: cannot write the report there ({exc.strerror}); choose another --out"
-        ) from exc
+        raise _cannot_write(out_dir, exc) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def deferred_commits() -> Iterator[list[tuple[Path, Path]]]:
+    """Within this block, reports are staged but not moved in; yields the (staging, out_dir) pairs."""
+    global _deferred
+    previous, _deferred = _deferred, []
+    try:
+        yield _deferred
+    finally:
+        _deferred = previous

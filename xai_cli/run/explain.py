@@ -38,6 +38,7 @@ class ExplainArgs:
     max_plots: int = 10
     seed: int = 0
     trust_model: bool = False
+    timeout: float | None = None
 
     def canonical_argv(self) -> list[str]:
         """The command line that reproduces this run (output location and verbosity left out)."""
@@ -82,7 +83,19 @@ class ExplainOutcome:
 
 
 def run_explain(args: ExplainArgs, on_note: Callable[[str], None] = lambda _: None) -> ExplainOutcome:
-    """Explain the selected rows of ``args.data`` and write explain.json and the PNGs under ``args.out``."""
+    """Explain the selected rows of ``args.data`` and write explain.json and the PNGs under ``args.out``.
+
+    With ``args.timeout`` the work runs in a child process that is stopped when the time is up.
+    """
+    if args.timeout is None:
+        return _explain(args, on_note)
+    from xai_cli.run.limits import run_with_timeout
+
+    label = f"{args.data} (model {args.model})"
+    return run_with_timeout(lambda: _explain(args, on_note), args.timeout, label, [args.out])
+
+
+def _explain(args: ExplainArgs, on_note: Callable[[str], None]) -> ExplainOutcome:
     from xai_cli.data.rows import parse_rows
     from xai_cli.data.tabular import read_table
     from xai_cli.data.validate import align_to_model, check_model_accepts
@@ -104,11 +117,13 @@ def run_explain(args: ExplainArgs, on_note: Callable[[str], None] = lambda _: No
     frame = table.frame
     rows = parse_rows(args.rows, len(frame), source=str(args.data))
     explained = frame.iloc[rows].reset_index(drop=True)
-    background, background_source = _background(args, model, frame)
+    background, background_source, background_rows = _background(args, model, frame)
+    background_path = Path(args.background) if background_source.startswith("file") else args.data
     check_model_accepts(model, explained, args.data)
-    check_model_accepts(
-        model, background, Path(args.background) if background_source.startswith("file") else args.data
-    )
+    check_model_accepts(model, background, background_path)
+    if args.method == "lime":
+        _check_no_missing_for_lime(explained, rows, args.data)
+        _check_no_missing_for_lime(background, background_rows, background_path)
     for note in notes:
         on_note(note)
 
@@ -160,8 +175,11 @@ def run_explain(args: ExplainArgs, on_note: Callable[[str], None] = lambda _: No
     return ExplainOutcome(report=report, out_dir=args.out, files=files, notes=notes + result.notes)
 
 
-def _background(args: ExplainArgs, model: Any, frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """``--background N`` draws N data rows with the seed; ``--background PATH`` reads a file."""
+def _background(args: ExplainArgs, model: Any, frame: pd.DataFrame) -> tuple[pd.DataFrame, str, list[int]]:
+    """``--background N`` draws N data rows with the seed; ``--background PATH`` reads a file.
+
+    Also returns the row numbers (in their file) of the background rows.
+    """
     from xai_cli.data.tabular import read_table
     from xai_cli.data.validate import align_to_model
 
@@ -171,10 +189,11 @@ def _background(args: ExplainArgs, model: Any, frame: pd.DataFrame) -> tuple[pd.
         if count < 1:
             raise UsageError("--background N needs N >= 1")
         if count >= len(frame):
-            return frame.reset_index(drop=True), f"all {len(frame)} data rows"
+            return frame.reset_index(drop=True), f"all {len(frame)} data rows", list(range(len(frame)))
         rng = np.random.default_rng(args.seed)
         chosen = np.sort(rng.choice(len(frame), size=count, replace=False))
-        return frame.iloc[chosen].reset_index(drop=True), f"{count} data rows drawn with seed {args.seed}"
+        drawn = frame.iloc[chosen].reset_index(drop=True)
+        return drawn, f"{count} data rows drawn with seed {args.seed}", [int(r) for r in chosen]
     path = Path(spec)
     if not path.exists():
         raise InputError(f"--background {spec}: neither a row count nor an existing file")
@@ -183,4 +202,19 @@ def _background(args: ExplainArgs, model: Any, frame: pd.DataFrame) -> tuple[pd.
     if label is not None and label not in raw.columns:
         label = None
     table = align_to_model(raw, model, path, label)
-    return table.frame, f"file {path} ({len(table.frame)} rows)"
+    return table.frame, f"file {path} ({len(table.frame)} rows)", list(range(len(table.frame)))
+
+
+def _check_no_missing_for_lime(table: pd.DataFrame, row_numbers: list[int], source: Path) -> None:
+    """LIME's perturbation statistics (means, spreads, category counts) cannot take a missing value."""
+    from xai_cli.data.messages import row_location, shown
+    from xai_cli.data.validate import first_missing_cell
+
+    missing = first_missing_cell(table)
+    if missing is not None:
+        position, column = missing
+        raise InputError(
+            f"{source}: {row_location(source, row_numbers[position])}, column {shown(column)} is empty "
+            "(missing value), and LIME cannot perturb missing values; fill it in, drop the row, "
+            "or use --method shap"
+        )
