@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,9 +22,12 @@ class AlignedTable:
 
 
 def align_to_model(
-    frame: pd.DataFrame, model: Model, source: Path, label_column: str | None = None
+    frame: pd.DataFrame, model: Model, source: Path, label_column: str | None = None, first_row: int = 0
 ) -> AlignedTable:
-    """Select and order the model's columns; coerce numeric columns; errors name file, row and column."""
+    """Select and order the model's columns; coerce numeric columns; errors name file, row and column.
+
+    ``first_row``: the file's data row that ``frame`` starts at (a chunk of a streamed file).
+    """
     if label_column is not None:
         if label_column not in frame.columns:
             raise InputError(f"{source}: --label-column '{label_column}' is not a column of the file")
@@ -49,12 +53,12 @@ def align_to_model(
         aligned = frame.copy()
     for column in aligned.columns:
         if column not in model.categorical_columns:
-            aligned[column] = _numeric_column(aligned[column], column, source)
+            aligned[column] = _numeric_column(aligned[column], column, source, first_row)
     aligned.index = pd.RangeIndex(len(aligned))
     return AlignedTable(frame=aligned, ignored_columns=ignored)
 
 
-def _numeric_column(values: pd.Series, column: str, source: Path) -> pd.Series:
+def _numeric_column(values: pd.Series, column: str, source: Path, first_row: int = 0) -> pd.Series:
     if pd.api.types.is_bool_dtype(values):
         return values.astype(float)
     if pd.api.types.is_numeric_dtype(values):
@@ -62,10 +66,11 @@ def _numeric_column(values: pd.Series, column: str, source: Path) -> pd.Series:
     converted = pd.to_numeric(values, errors="coerce")
     bad = converted.isna() & values.notna()
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
+        position = int(np.flatnonzero(bad.to_numpy())[0])
+        row = first_row + position
         raise InputError(
-            f"{source}: row {row} (line {row + 2}), column '{column}': {values.iloc[row]!r} is not a number; "
-            "the model expects numbers in this column"
+            f"{source}: row {row} (line {row + 2}), column '{column}': {values.iloc[position]!r} is not a "
+            "number; the model expects numbers in this column"
         )
     return converted
 
@@ -79,8 +84,13 @@ def first_missing_cell(frame: pd.DataFrame) -> tuple[int, str] | None:
     return int(row), str(frame.columns[col])
 
 
-def check_model_accepts(model: Model, frame: pd.DataFrame, source: Path) -> None:
-    """Run the model once on the rows; turn a refusal into a line naming the row and column at fault."""
+def check_model_accepts(
+    model: Model, frame: pd.DataFrame, source: Path, row_numbers: Sequence[int] | None = None
+) -> None:
+    """Run the model once on the rows; turn a refusal into a line naming the row and column at fault.
+
+    ``row_numbers[i]``: the file's data row of ``frame``'s row ``i`` (default: ``i``).
+    """
     try:
         model.predict(frame, model.default_output())
         return
@@ -88,17 +98,19 @@ def check_model_accepts(model: Model, frame: pd.DataFrame, source: Path) -> None
         failure = exc
     missing = first_missing_cell(frame)
     if missing is not None:
-        row, column = missing
+        position, column = missing
+        row = row_numbers[position] if row_numbers is not None else position
         try:
-            model.predict(frame.iloc[[row]], model.default_output())
+            model.predict(frame.iloc[[position]], model.default_output())
         except Exception:
             raise InputError(
                 f"{source}: row {row} (line {row + 2}), column '{column}' is empty (missing value) and this "
                 "model cannot take missing values; fill it in or drop the row"
             ) from failure
-    for row in range(len(frame)):
+    for position in range(len(frame)):
+        row = row_numbers[position] if row_numbers is not None else position
         try:
-            model.predict(frame.iloc[[row]], model.default_output())
+            model.predict(frame.iloc[[position]], model.default_output())
         except Exception as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from xai_cli.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from xai_cli.methods.results import ExplainResult
 
 METHODS = ("shap", "lime")
 OUTPUTS = ("auto", "probability", "raw")
@@ -37,6 +40,8 @@ class ExplainArgs:
     max_plots: int = 10
     seed: int = 0
     trust_model: bool = False
+    chunk_size: int | None = None
+    html: bool = False
 
     def canonical_argv(self) -> list[str]:
         """The command line that reproduces this run (output location and verbosity left out)."""
@@ -67,6 +72,8 @@ class ExplainArgs:
             argv += ["--num-samples", str(self.num_samples)]
             if self.num_features is not None:
                 argv += ["--num-features", str(self.num_features)]
+        if self.chunk_size is not None:
+            argv += ["--chunk-size", str(self.chunk_size)]
         return argv
 
 
@@ -80,8 +87,20 @@ class ExplainOutcome:
     notes: list[str] = field(default_factory=list)
 
 
-def run_explain(args: ExplainArgs, on_note: Callable[[str], None] = lambda _: None) -> ExplainOutcome:
-    """Explain the selected rows of ``args.data`` and write explain.json and the PNGs under ``args.out``."""
+def run_explain(
+    args: ExplainArgs,
+    on_note: Callable[[str], None] = lambda _: None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ExplainOutcome:
+    """Explain the selected rows of ``args.data`` and write explain.json and the PNGs under ``args.out``.
+
+    With ``args.chunk_size`` the file is streamed in chunks (see ``run.explain_stream``); ``on_progress``
+    then hears ``(rows done, rows total)`` after each chunk.
+    """
+    if args.chunk_size is not None:
+        from xai_cli.run.explain_stream import run_explain_streaming
+
+        return run_explain_streaming(args, on_note, on_progress)
     from xai_cli.data.rows import parse_rows
     from xai_cli.data.tabular import read_table
     from xai_cli.data.validate import align_to_model, check_model_accepts
@@ -104,13 +123,35 @@ def run_explain(args: ExplainArgs, on_note: Callable[[str], None] = lambda _: No
     rows = parse_rows(args.rows, len(frame), source=str(args.data))
     explained = frame.iloc[rows].reset_index(drop=True)
     background, background_source = _background(args, model, frame)
-    check_model_accepts(model, explained, args.data)
+    check_model_accepts(model, explained, args.data, row_numbers=rows)
     check_model_accepts(
         model, background, Path(args.background) if background_source.startswith("file") else args.data
     )
     for note in notes:
         on_note(note)
 
+    result = explain_selected_rows(args, model, explained, background, rows)
+    for note in result.notes:
+        on_note(note)
+
+    from xai_cli.reports.explain import write_explain_report
+    from xai_cli.reports.json_report import explain_report, report_header
+
+    header = report_header("explain", args.canonical_argv(), args.seed, model)
+    data_info = {
+        "n_rows": len(frame),
+        "ignored_columns": table.ignored_columns,
+        "background": background_source,
+    }
+    report = explain_report(header, result, str(args.data), data_info)
+    files = write_explain_report(report, result, model, args.out, args.max_plots, html=args.html)
+    return ExplainOutcome(report=report, out_dir=args.out, files=files, notes=notes + result.notes)
+
+
+def explain_selected_rows(
+    args: ExplainArgs, model: Any, explained: pd.DataFrame, background: pd.DataFrame, rows: list[int]
+) -> ExplainResult:
+    """Run the chosen method (``args.method`` with its options) on rows ``rows`` of the data."""
     if args.method == "shap":
         from xai_cli.methods.shap import ShapOptions, explain_shap
 
@@ -126,37 +167,19 @@ def run_explain(args: ExplainArgs, on_note: Callable[[str], None] = lambda _: No
             n_permutations=args.permutations,
             seed=args.seed,
         )
-        result = explain_shap(model, explained, background, rows, options)
-    else:
-        from xai_cli.methods.lime import LimeOptions, explain_lime
+        return explain_shap(model, explained, background, rows, options)
+    from xai_cli.methods.lime import LimeOptions, explain_lime
 
-        if args.num_samples < 10:
-            raise UsageError("--num-samples must be at least 10")
-        lime_options = LimeOptions(
-            target=args.target, num_samples=args.num_samples, num_features=args.num_features, seed=args.seed
-        )
-        result = explain_lime(model, explained, background, rows, lime_options)
-    for note in result.notes:
-        on_note(note)
-
-    from xai_cli.reports.explain import write_explain_report
-    from xai_cli.reports.json_report import explain_report, report_header
-
-    header = report_header("explain", args.canonical_argv(), args.seed, model)
-    data_info = {
-        "n_rows": len(frame),
-        "ignored_columns": table.ignored_columns,
-        "background": background_source,
-    }
-    report = explain_report(header, result, str(args.data), data_info)
-    files = write_explain_report(report, result, model, args.out, args.max_plots)
-    return ExplainOutcome(report=report, out_dir=args.out, files=files, notes=notes + result.notes)
+    if args.num_samples < 10:
+        raise UsageError("--num-samples must be at least 10")
+    lime_options = LimeOptions(
+        target=args.target, num_samples=args.num_samples, num_features=args.num_features, seed=args.seed
+    )
+    return explain_lime(model, explained, background, rows, lime_options)
 
 
 def _background(args: ExplainArgs, model: Any, frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """``--background N`` draws N data rows with the seed; ``--background PATH`` reads a file."""
-    from xai_cli.data.tabular import read_table
-    from xai_cli.data.validate import align_to_model
 
     spec = args.background.strip()
     if spec.isdigit():
@@ -168,6 +191,15 @@ def _background(args: ExplainArgs, model: Any, frame: pd.DataFrame) -> tuple[pd.
         rng = np.random.default_rng(args.seed)
         chosen = np.sort(rng.choice(len(frame), size=count, replace=False))
         return frame.iloc[chosen].reset_index(drop=True), f"{count} data rows drawn with seed {args.seed}"
+    return background_from_file(args, model)
+
+
+def background_from_file(args: ExplainArgs, model: Any) -> tuple[pd.DataFrame, str]:
+    """``--background PATH``: the rows of that file, aligned to the model."""
+    from xai_cli.data.tabular import read_table
+    from xai_cli.data.validate import align_to_model
+
+    spec = args.background.strip()
     path = Path(spec)
     if not path.exists():
         raise InputError(f"--background {spec}: neither a row count nor an existing file")
