@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.batch_inputs import IRIS_MODEL, iris_folder, visible_leftovers
+from tests.batch_helpers import IRIS_MODEL, iris_folder, visible_leftovers
 from tests.conftest import run_in_process
 from xai_cli.batch.inputs import discover_inputs, report_folder_name
 from xai_cli.batch.layout import remove_leftovers

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.batch_inputs import IRIS_MODEL, iris_folder
+from tests.batch_helpers import IRIS_MODEL, iris_folder
 from tests.conftest import run_in_process
 
 distributed = pytest.importorskip("distributed")

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.batch_helpers import validate
 from tests.conftest import SAMPLES, run_in_process
 
 PEAK_RSS_CODE = """
@@ -39,6 +40,7 @@ def test_chunked_run_gives_the_rows_and_importance_of_a_plain_run(
     assert plain.exit_code == chunked.exit_code == 0, chunked.stderr
     expected, report = json.loads(plain.stdout), json.loads(chunked.stdout)
     assert report["rows"] == [] and report["rows_file"]["n_rows"] == 30
+    validate(report, "explain")
     assert report["data"]["background"] == expected["data"]["background"]
     assert report["settings"]["chunk_size"] == 12 and "--chunk-size" in report["argv"]
     assert list(report["global_importance"]) == list(expected["global_importance"])

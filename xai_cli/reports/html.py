@@ -130,7 +130,9 @@ def render_index_html(index: dict[str, Any], out_root: Path) -> str:
             cells.append(_thumbnail(entry, index["thumbnail"], out_root))
         rows.append(cells)
     sections.append(_section(f"Inputs ({summary})", _table(header, rows, raw=True)))
-    title = f"xai {index['command']} batch: {len(index['inputs'])} inputs"
+    from xai_cli.reports.summary import inputs_text
+
+    title = f"xai {index['command']} batch: {inputs_text(len(index['inputs']))}"
     return _page(title, str(index.get("inputs_root", "")), sections, index)
 
 

@@ -66,7 +66,7 @@ def batch_markdown(index: dict[str, Any], out_dir: Path) -> str:
     counts = ", ".join(f"{count} {status}" for status, count in index["counts"].items() if count)
     keys = _headline_keys(index)
     lines = [
-        f"### xai {index['command']} batch: {len(index['inputs'])} inputs ({counts})",
+        f"### xai {index['command']} batch: {inputs_text(len(index['inputs']))} ({counts})",
         "",
         "| input | status | " + " | ".join(key.replace("_", " ") for key in keys) + " | gates | error |",
         "|---|---|" + "---|" * len(keys) + "---|---|",
@@ -108,7 +108,7 @@ def print_batch_table(index: dict[str, Any], out_dir: Path) -> None:
     console = Console()
     counts = ", ".join(f"{count} {status}" for status, count in index["counts"].items() if count)
     table = Table(
-        title=f"xai {index['command']}: {len(index['inputs'])} inputs ({counts})", title_justify="left"
+        title=f"xai {index['command']}: {inputs_text(len(index['inputs']))} ({counts})", title_justify="left"
     )
     table.add_column("input", overflow="fold")
     table.add_column("status")
@@ -169,6 +169,11 @@ def _diff_rows(document: dict[str, Any]) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def inputs_text(count: int) -> str:
+    """``1 input``, ``3 inputs``."""
+    return f"{count} input" if count == 1 else f"{count} inputs"
 
 
 def _headline_keys(index: dict[str, Any]) -> list[str]:

@@ -1,12 +1,15 @@
-"""Small input folders for the batch tests: slices of the bundled iris data, one CSV each."""
+"""Helpers of the batch tests: input folders (slices of the bundled iris data) and schema checks."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pytest
 
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, run_in_process
 
 IRIS_MODEL, IRIS_DATA = SAMPLES["iris"]
 
@@ -27,3 +30,10 @@ def iris_folder(folder: Path, count: int, rows_each: int = 30) -> list[str]:
 def visible_leftovers(out: Path) -> list[str]:
     """Hidden names anywhere under ``out`` (staging folders, temp files): a clean --out has none."""
     return sorted(str(p.relative_to(out)) for p in out.rglob(".*"))
+
+
+def validate(document: dict[str, Any], schema_name: str) -> None:
+    """Check a document against the JSON Schema that `xai schema NAME` prints."""
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(run_in_process("schema", schema_name).stdout)
+    jsonschema.validate(document, schema)
