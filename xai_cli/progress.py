@@ -29,10 +29,18 @@ def progress_bar(description: str, unit: str, enabled: bool) -> Iterator[Progres
             speed = getattr(task, "speed", None)
             return Text(f"{speed:,.0f} {unit}/s" if speed else f"? {unit}/s", style="progress.data.speed")
 
+    class CountColumn(ProgressColumn):
+        """``done/total unit``; the total is unknown until the first update."""
+
+        def render(self, task: object) -> Text:
+            done, total = getattr(task, "completed", 0), getattr(task, "total", None)
+            text = f"{done:,.0f}/{total:,.0f} {unit}" if total is not None else f"{done:,.0f} {unit}"
+            return Text(text, style="progress.download")
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f} " + unit),
+        CountColumn(),
         RateColumn(),
         TimeRemainingColumn(),
     )

@@ -84,6 +84,8 @@ def exclusive_writer(out_root: Path) -> Iterator[None]:
             raise InputError(
                 f"{out_root}: another xai batch is writing to this folder; wait for it or use another --out"
             ) from exc
+        except OSError:
+            pass  # a file system without flock (some network mounts): run unlocked
         yield
     finally:
         os.close(handle)

@@ -22,9 +22,6 @@ from xai_cli.run.explain import METHODS, OUTPUTS, ExplainArgs, ExplainOutcome, b
 if TYPE_CHECKING:
     from xai_cli.methods.streaming import StreamedExplanation
 
-# Rows read at a time while counting a CSV or gathering the background (independent of --chunk-size).
-SCAN_CHUNK_ROWS = 200_000
-
 
 def run_explain_streaming(
     args: ExplainArgs,
@@ -47,7 +44,7 @@ def run_explain_streaming(
     if model.input != "tabular":
         raise UsageError(f"{args.model}: an image model; use 'xai attention' for it")
     check_streamable(args.data)
-    n_rows = count_rows(args.data, SCAN_CHUNK_ROWS)
+    n_rows = count_rows(args.data, chunk_size)
     if n_rows == 0:
         raise InputError(f"{args.data}: has a header but no data rows")
     selection = selected_rows(args.rows, n_rows, str(args.data))
@@ -62,6 +59,8 @@ def run_explain_streaming(
     total = len(selection)
     with staged_report(args.out) as staging:
         rows_file = RowsFileWriter(staging / ROWS_FILE)
+        if on_progress is not None:
+            on_progress(0, total)
         offset = 0
         try:
             for chunk in iter_table_chunks(args.data, chunk_size):
@@ -154,6 +153,7 @@ def _streamed_background(args: ExplainArgs, model: Any, n_rows: int) -> tuple[pd
     from xai_cli.data.stream import iter_table_chunks
     from xai_cli.data.validate import align_to_model
 
+    chunk_size = int(args.chunk_size or 0)
     spec = args.background.strip()
     if not spec.isdigit():
         return background_from_file(args, model)
@@ -169,7 +169,7 @@ def _streamed_background(args: ExplainArgs, model: Any, n_rows: int) -> tuple[pd
         source = f"{count} data rows drawn with seed {args.seed}"
     pieces = []
     offset = 0
-    for chunk in iter_table_chunks(args.data, SCAN_CHUNK_ROWS):
+    for chunk in iter_table_chunks(args.data, chunk_size):
         aligned = align_to_model(chunk, model, args.data, args.label_column, first_row=offset).frame
         inside = positions[(positions >= offset) & (positions < offset + len(chunk))] - offset
         pieces.append(aligned.iloc[inside])
