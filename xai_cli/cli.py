@@ -206,7 +206,7 @@ def explain(
     gate = guarded(lambda: _top_k_gate(fail_if_top, features))
     note = (lambda _: None) if quiet else (lambda text: _err(f"note: {text}"))
     if data.is_dir():
-        _explain_directory(args, glob, resume, jobs, backend, gate, fmt, quiet, note)
+        _run_directory("explain", args, data, out, glob, resume, jobs, backend, gate, fmt, quiet, note)
         return
     guarded(lambda: _single_input_options(glob, jobs, backend))
     from xai_cli.progress import progress_bar
@@ -276,8 +276,11 @@ def _existing_explain(out: Path, note: Callable[[str], None]) -> Any:
     return ExplainOutcome(report=report, out_dir=out, files=files)
 
 
-def _explain_directory(
+def _run_directory(
+    command: str,
     args: Any,
+    data_dir: Path,
+    out: Path,
     glob: str | None,
     resume: bool,
     jobs: int | None,
@@ -287,15 +290,18 @@ def _explain_directory(
     quiet: bool,
     note: Callable[[str], None],
 ) -> None:
-    """``xai explain MODEL DIR``: one report per input, index.json/index.html, exit 5 if some failed."""
+    """``xai COMMAND MODEL DIR``: one report per input, index.json/index.html, exit 5 if some failed.
+
+    Any command with an adapter in ``xai_cli.batch.adapters`` can call this when its DATA is a directory.
+    """
     from xai_cli.batch import BatchOptions, run_batch
     from xai_cli.progress import progress_bar
 
     options = BatchOptions(glob=glob, resume=resume, jobs=jobs, backend=backend, gate_args=gate)
 
     def batch() -> Any:
-        with progress_bar("explaining inputs", "inputs", not quiet) as update:
-            return run_batch("explain", args, args.data, args.out, options, note, update)
+        with progress_bar(f"{command}: inputs", "inputs", not quiet) as update:
+            return run_batch(command, args, data_dir, out, options, note, update)
 
     outcome = guarded(batch)
     _finish_batch(outcome, fmt)

@@ -41,9 +41,10 @@ publishes the folder, and writes ``index.json``/``index.html``. What is command-
 
 Adding a command (e.g. ``rules``): write ``rules_preflight``/``rules_one``/``rules_headline`` next to
 its run function, register ``BatchAdapter(command="rules", ...)`` in ``ADAPTERS`` below, and in its CLI
-function call ``run_batch("rules", args, batch_options)`` when its DATA argument is a directory (copy
-what ``explain`` does in ``cli.py``). ``reports/html.py`` renders any report JSON as tables; register a
-specialised renderer there for a nicer ``report.html``.
+function, when its DATA argument is a directory, call ``_run_directory("rules", args, data, out, glob,
+resume, jobs, backend, gate_args, fmt, quiet, note)`` (in ``cli.py``, as ``explain`` does; add the
+``--glob``, ``--resume``, ``--jobs``, ``--backend`` options to the command). ``reports/html.py``
+renders any report JSON as tables; register a specialised renderer there for a nicer ``report.html``.
 """
 
 from __future__ import annotations
