@@ -97,7 +97,9 @@ def _trust_from_env(flag: bool) -> bool:
 @app.command()
 def explain(
     model: Annotated[Path, typer.Argument(help="Model file: .joblib, .pkl or .skops (scikit-learn).")],
-    data: Annotated[Path, typer.Argument(help="Rows to explain: a CSV or Parquet file.")],
+    data: Annotated[
+        Path, typer.Argument(help="Rows to explain: a CSV or Parquet file, or a directory of them (a batch).")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("xai-report"),
     method: Annotated[str, typer.Option(help="shap or lime.")] = "shap",
     rows: Annotated[
@@ -156,7 +158,7 @@ def explain(
         ),
     ] = False,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else.")
+        bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else (= --format json).")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes or progress on stderr.")] = False,
     timeout: Annotated[
@@ -166,10 +168,43 @@ def explain(
             help="Stop the work (loading, explaining, writing) after this many seconds; exit 3, no report.",
         ),
     ] = None,
+    output_format: Annotated[
+        str | None,
+        typer.Option("--format", help="stdout summary: table (default), json (the report) or markdown."),
+    ] = None,
+    html: Annotated[bool, typer.Option("--html", help="Also write report.html (self-contained).")] = False,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Stream DATA in chunks of N rows (bounded memory); rows go to rows.parquet."
+        ),
+    ] = None,
+    glob: Annotated[
+        str | None, typer.Option(help="Directory DATA: the inputs to take, e.g. '*.csv' or '**/*.parquet'.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Skip inputs whose report in --out is complete.")
+    ] = False,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="Directory DATA: inputs explained in parallel (default 1).")
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="Directory DATA: local (default), dask://HOST:PORT or ray://HOST:PORT."),
+    ] = None,
+    fail_if_top: Annotated[
+        int | None,
+        typer.Option(min=1, help="Gate: exit 1 if a column of --features is in the global top K."),
+    ] = None,
+    features: Annotated[
+        str | None, typer.Option(help="Columns for --fail-if-top, comma-separated (e.g. sex,race).")
+    ] = None,
 ) -> None:
     """Attribute predictions to input columns with SHAP or LIME; write explain.json and PNGs to --out.
 
     Example: [bold]xai explain sample_models/credit_pipeline.joblib sample_data/credit.csv[/bold]
+
+    DATA may be a directory: one report per input under --out, plus index.json and index.html.
     """
     from xai_cli.run.explain import ExplainArgs, run_explain
 
@@ -192,19 +227,142 @@ def explain(
         seed=seed,
         trust_model=_trust_from_env(trust_model),
         timeout=timeout,
+        chunk_size=chunk_size,
+        html=html,
     )
+    fmt = guarded(lambda: _summary_format(output_format, json_output))
+    gate = guarded(lambda: _top_k_gate(fail_if_top, features))
     note = (lambda _: None) if quiet else (lambda text: _err(f"note: {text}"))
-    outcome = guarded(
-        lambda: _with_status(f"explaining with {method}", quiet, lambda: run_explain(args, note))
-    )
-    if json_output:
-        from xai_cli.reports.json_report import dumps
-
-        sys.stdout.write(dumps(outcome.report))
+    if data.is_dir():
+        _run_directory("explain", args, data, out, glob, resume, jobs, backend, gate, fmt, quiet, note)
         return
-    from xai_cli.reports.tables import print_explain_summary
+    guarded(lambda: _single_input_options(glob, jobs, backend))
+    from xai_cli.progress import progress_bar
 
-    print_explain_summary(outcome.report, outcome.out_dir, outcome.files)
+    def explain_file() -> Any:
+        if resume and (out / "explain.json").is_file():
+            return _existing_explain(out, note)
+        if chunk_size is not None:
+            with progress_bar("explaining", "rows", not quiet) as update:
+                return run_explain(args, note, update)
+        return _with_status(f"explaining with {method}", quiet, lambda: run_explain(args, note))
+
+    outcome = guarded(explain_file)
+    from xai_cli.reports.summary import print_summary
+
+    print_summary("explain", outcome.report, fmt, out_dir=outcome.out_dir, files=outcome.files)
+    if gate is not None:
+        from xai_cli.gates import enforce
+        from xai_cli.run.explain_batch import explain_gates
+
+        guarded(lambda: enforce(explain_gates(outcome.report, gate)))
+
+
+def _summary_format(output_format: str | None, json_output: bool) -> str:
+    """``--format`` (table, json, markdown), with ``--json`` as an alias of ``--format json``."""
+    from xai_cli.errors import UsageError
+    from xai_cli.reports.summary import FORMATS
+
+    if output_format is not None and output_format not in FORMATS:
+        raise UsageError(f"--format {output_format}: expected one of {', '.join(FORMATS)}")
+    if json_output and output_format not in (None, "json"):
+        raise UsageError(f"--json contradicts --format {output_format}; pass one of them")
+    return "json" if json_output else (output_format or "table")
+
+
+def _top_k_gate(k: int | None, features: str | None) -> Any:
+    """``--fail-if-top K --features a,b`` as gate arguments (None when not asked for)."""
+    from xai_cli.errors import UsageError
+
+    if k is None and features is None:
+        return None
+    if k is None or features is None:
+        raise UsageError("--fail-if-top K and --features a,b go together")
+    from xai_cli.gates import parse_feature_list
+    from xai_cli.run.explain_batch import TopKGateArgs
+
+    return TopKGateArgs(k=k, features=tuple(parse_feature_list(features)))
+
+
+def _single_input_options(glob: str | None, jobs: int | None, backend: str | None) -> None:
+    from xai_cli.errors import UsageError
+
+    for name, value in (("--glob", glob), ("--jobs", jobs), ("--backend", backend)):
+        if value is not None:
+            raise UsageError(f"{name} applies when DATA is a directory of inputs")
+
+
+def _existing_explain(out: Path, note: Callable[[str], None]) -> Any:
+    """``--resume`` on one file whose report is complete: reuse it instead of explaining again."""
+    import json
+
+    from xai_cli.run.explain import ExplainOutcome
+
+    note(f"{out}/explain.json is complete; --resume keeps it")
+    report = json.loads((out / "explain.json").read_text(encoding="utf-8"))
+    files = sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
+    return ExplainOutcome(report=report, out_dir=out, files=files)
+
+
+def _run_directory(
+    command: str,
+    args: Any,
+    data_dir: Path,
+    out: Path,
+    glob: str | None,
+    resume: bool,
+    jobs: int | None,
+    backend: str | None,
+    gate: Any,
+    fmt: str,
+    quiet: bool,
+    note: Callable[[str], None],
+) -> None:
+    """``xai COMMAND MODEL DIR``: one report per input, index.json/index.html, exit 5 if some failed.
+
+    Any command with an adapter in ``xai_cli.batch.adapters`` can call this when its DATA is a directory.
+    """
+    from xai_cli.batch import BatchOptions, run_batch
+    from xai_cli.progress import progress_bar
+
+    options = BatchOptions(glob=glob, resume=resume, jobs=jobs, backend=backend, gate_args=gate)
+
+    def batch() -> Any:
+        with progress_bar(f"{command}: inputs", "inputs", not quiet) as update:
+            return run_batch(command, args, data_dir, out, options, note, update)
+
+    outcome = guarded(batch)
+    _finish_batch(outcome, fmt)
+
+
+def _finish_batch(outcome: Any, fmt: str) -> None:
+    """Print the batch summary, then exit 130 (interrupted), 5 (some inputs failed) or 1 (a gate failed)."""
+    from xai_cli.errors import GateFailed, PartialBatch
+    from xai_cli.reports.summary import print_summary
+
+    print_summary("batch", outcome.index, fmt, out_dir=outcome.out_root)
+    counts = outcome.index["counts"]
+    done = counts["ok"] + counts["skipped"]
+    if outcome.interrupted:
+        _err(
+            f"interrupted: {done} of {len(outcome.index['inputs'])} inputs have a complete report "
+            f"({counts['ok']} new), {counts['failed']} failed, {counts['pending']} not done; "
+            f"{outcome.out_root}/index.json lists them; rerun with --resume to finish"
+        )
+        raise typer.Exit(130)
+
+    def verdict() -> None:
+        if counts["failed"]:
+            failed = [entry["name"] for entry in outcome.index["inputs"] if entry["status"] == "failed"]
+            raise PartialBatch(
+                f"{counts['failed']} of {len(outcome.index['inputs'])} inputs failed ({', '.join(failed[:5])}"
+                f"{' ...' if len(failed) > 5 else ''}); the others were written; see "
+                f"{outcome.out_root}/index.json"
+            )
+        if outcome.gate_failures:
+            raise GateFailed("gate failed: " + "; ".join(outcome.gate_failures))
+
+    guarded(verdict)
 
 
 def _with_status(text: str, quiet: bool, action: Callable[[], T]) -> T:
@@ -218,10 +376,53 @@ def _with_status(text: str, quiet: bool, action: Callable[[], T]) -> T:
 
 
 @app.command()
-def schema(
-    name: Annotated[str, typer.Argument(help="Report kind: explain, rules, counterfactual.")] = "explain",
+def diff(
+    base: Annotated[Path, typer.Argument(help="The baseline: explain.json or index.json (or its folder).")],
+    new: Annotated[Path, typer.Argument(help="The report to check against it, of the same kind.")],
+    top_k: Annotated[int, typer.Option(min=1, help="How many top columns to compare as a set.")] = 5,
+    min_rank_corr: Annotated[
+        float, typer.Option(help="Lowest Spearman rank correlation of global importance that passes.")
+    ] = 0.9,
+    max_topk_changes: Annotated[
+        int, typer.Option(min=0, help="Most columns that may leave the top K and still pass.")
+    ] = 0,
+    output_format: Annotated[
+        str | None, typer.Option("--format", help="table (default), json or markdown.")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
-    """Print the JSON Schema of a report (explain.json)."""
+    """Compare two explain reports or batch indexes: exit 0 within thresholds, 1 drift, 3 not comparable.
+
+    Example: [bold]xai diff baseline/explain.json reports/explain.json --top-k 5[/bold]
+    """
+    from xai_cli.run.diff import DiffArgs, run_diff
+
+    fmt = guarded(lambda: _summary_format(output_format, json_output))
+    args = DiffArgs(
+        base=base, new=new, top_k=top_k, min_rank_corr=min_rank_corr, max_topk_changes=max_topk_changes
+    )
+    outcome = guarded(lambda: run_diff(args))
+    from xai_cli.reports.summary import print_summary
+
+    print_summary("diff", outcome.document, fmt)
+
+    def verdict() -> None:
+        if not outcome.passed:
+            from xai_cli.errors import GateFailed
+
+            raise GateFailed("drift beyond thresholds: " + " | ".join(outcome.failures))
+
+    guarded(verdict)
+
+
+@app.command()
+def schema(
+    name: Annotated[
+        str,
+        typer.Argument(help="Report kind: explain, rules, counterfactual, scan, index (a batch) or diff."),
+    ] = "explain",
+) -> None:
+    """Print the JSON Schema of a report (explain.json, rules.json, ..., a batch's index.json, diff)."""
     from xai_cli.errors import UsageError
     from xai_cli.reports.json_report import SCHEMA_NAMES, schema_text
 

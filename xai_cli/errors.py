@@ -40,6 +40,12 @@ class GateFailed(XaiError):
     exit_code = EXIT_GATE_FAILED
 
 
+class PartialBatch(XaiError):
+    """Some inputs of a directory batch failed; the others were written and the index lists all (exit 5)."""
+
+    exit_code = EXIT_PARTIAL
+
+
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success",
     EXIT_GATE_FAILED: "a gate failed (diff thresholds, --fail-* options, --require-found)",

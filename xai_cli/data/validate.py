@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,9 +23,12 @@ class AlignedTable:
 
 
 def align_to_model(
-    frame: pd.DataFrame, model: Model, source: Path, label_column: str | None = None
+    frame: pd.DataFrame, model: Model, source: Path, label_column: str | None = None, first_row: int = 0
 ) -> AlignedTable:
-    """Select and order the model's columns; coerce numeric columns; errors name file, row and column."""
+    """Select and order the model's columns; coerce numeric columns; errors name file, row and column.
+
+    ``first_row``: the file's data row that ``frame`` starts at (a chunk of a streamed file).
+    """
     if label_column is not None:
         if label_column not in frame.columns:
             raise InputError(f"{source}: --label-column {shown(label_column)} is not a column of the file")
@@ -51,7 +55,7 @@ def align_to_model(
     text_columns = _text_category_columns(model)
     for column in aligned.columns:
         if column not in model.categorical_columns:
-            aligned[column] = _numeric_column(aligned[column], column, source)
+            aligned[column] = _numeric_column(aligned[column], column, source, first_row)
         elif column in text_columns and not _is_text(aligned[column]):
             aligned[column] = _as_text(aligned[column])
     aligned.index = pd.RangeIndex(len(aligned))
@@ -79,7 +83,7 @@ def _as_text(values: pd.Series) -> pd.Series:
     return text.where(present, np.nan)
 
 
-def _numeric_column(values: pd.Series, column: str, source: Path) -> pd.Series:
+def _numeric_column(values: pd.Series, column: str, source: Path, first_row: int = 0) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
         raise InputError(
             f"{source}: column {shown(column)} holds dates or times ({values.dtype}), but the model expects "
@@ -96,10 +100,10 @@ def _numeric_column(values: pd.Series, column: str, source: Path) -> pd.Series:
     converted = pd.to_numeric(values.astype(object), errors="coerce")
     bad = converted.isna() & values.notna()
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        where = f"{row_location(source, row)}, column {shown(column)}"
+        position = int(np.flatnonzero(bad.to_numpy())[0])
+        where = f"{row_location(source, first_row + position)}, column {shown(column)}"
         raise InputError(
-            f"{source}: {where}: {shown(values.iloc[row])} is not a number; "
+            f"{source}: {where}: {shown(values.iloc[position])} is not a number; "
             "the model expects numbers in this column"
         )
     return converted.astype(float)
@@ -119,8 +123,17 @@ def first_missing_cell(frame: pd.DataFrame) -> tuple[int, str] | None:
     return int(row), str(frame.columns[col])
 
 
-def check_model_accepts(model: Model, frame: pd.DataFrame, source: Path) -> None:
-    """Run the model once on the rows; turn a refusal into a line naming the row and column at fault."""
+def check_model_accepts(
+    model: Model, frame: pd.DataFrame, source: Path, row_numbers: Sequence[int] | None = None
+) -> None:
+    """Run the model once on the rows; turn a refusal into a line naming the row and column at fault.
+
+    ``row_numbers[i]``: the file's data row of ``frame``'s row ``i`` (default: ``i``).
+    """
+
+    def file_row(position: int) -> int:
+        return row_numbers[position] if row_numbers is not None else position
+
     try:
         model.predict(frame, model.default_output())
         return
@@ -128,21 +141,21 @@ def check_model_accepts(model: Model, frame: pd.DataFrame, source: Path) -> None
         failure = exc
     missing = first_missing_cell(frame)
     if missing is not None:
-        row, column = missing
-        if not _predicts(model, frame.iloc[[row]]):
+        position, column = missing
+        if not _predicts(model, frame.iloc[[position]]):
             raise InputError(
-                f"{source}: {row_location(source, row)}, column {shown(column)} is empty (missing value) and "
-                "this model cannot take missing values; fill it in or drop the row"
+                f"{source}: {row_location(source, file_row(position))}, column {shown(column)} is empty "
+                "(missing value) and this model cannot take missing values; fill it in or drop the row"
             ) from failure
-    for row in range(len(frame)):
+    for position in range(len(frame)):
         try:
-            model.predict(frame.iloc[[row]], model.default_output())
+            model.predict(frame.iloc[[position]], model.default_output())
         except Exception as exc:
             message = _first_line(exc)
-            column = _column_at_fault(model, frame, row)
-            where = row_location(source, row)
+            column = _column_at_fault(model, frame, position)
+            where = row_location(source, file_row(position))
             if column is not None:
-                value = shown(frame.iloc[row][column])
+                value = shown(frame.iloc[position][column])
                 raise InputError(
                     f"{source}: {where}, column {shown(column)}: the model cannot predict it with {value} "
                     f"in this column: {message}"

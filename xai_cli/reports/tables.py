@@ -27,7 +27,13 @@ def print_explain_summary(report: dict[str, Any], out_dir: Path, files: list[str
         ranked = sorted(entry["attributions"].items(), key=lambda item: -abs(item[1]))[:TOP_FEATURES]
         text = ", ".join(f"{name} {value:+.3g}" for name, value in ranked)
         rows_table.add_row(str(entry["row"]), str(entry["target"]), f"{entry['prediction']:.4g}", text)
-    console.print(rows_table)
+    if report.get("rows_file"):
+        rows_file = report["rows_file"]
+        console.print(
+            f"{method} ({report['algorithm']}): {rows_file['n_rows']:,} rows, per row in {rows_file['path']}"
+        )
+    else:
+        console.print(rows_table)
     hidden = len(report["rows"]) - MAX_ROWS_SHOWN
     if hidden > 0:
         console.print(f"... {hidden} more rows in explain.json")
@@ -37,7 +43,9 @@ def print_explain_summary(report: dict[str, Any], out_dir: Path, files: list[str
     for name, value in list(report["global_importance"].items())[:10]:
         global_table.add_row(name, f"{value:.4g}")
     console.print(global_table)
+    others = [name for name in files if not name.endswith((".png", "explain.json"))]
     console.print(
         f"max additivity error {report['max_additivity_error']:.2e}; "
-        f"report: {out_dir}/explain.json and {len(files) - 1} PNG file(s)"
+        f"report: {out_dir}/explain.json, {sum(name.endswith('.png') for name in files)} PNG file(s)"
+        + "".join(f", {name}" for name in others)
     )

@@ -12,6 +12,8 @@ from pathlib import Path
 from xai_cli.errors import InputError
 
 STAGING_PREFIX = ".xai-staging-"
+CURRENT_UMASK = os.umask(0)
+os.umask(CURRENT_UMASK)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -19,6 +21,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates 0600; give the file the mode a plain open() would (0666 less the umask).
+        os.chmod(temp_name, 0o666 & ~CURRENT_UMASK)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from xai_cli.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from xai_cli.methods.results import ExplainResult
 
 METHODS = ("shap", "lime")
 OUTPUTS = ("auto", "probability", "raw")
@@ -38,6 +41,8 @@ class ExplainArgs:
     max_plots: int = 10
     seed: int = 0
     trust_model: bool = False
+    chunk_size: int | None = None
+    html: bool = False
     timeout: float | None = None
 
     def canonical_argv(self) -> list[str]:
@@ -69,6 +74,8 @@ class ExplainArgs:
             argv += ["--num-samples", str(self.num_samples), "--lime-engine", self.lime_engine]
             if self.num_features is not None:
                 argv += ["--num-features", str(self.num_features)]
+        if self.chunk_size is not None:
+            argv += ["--chunk-size", str(self.chunk_size)]
         return argv
 
 
@@ -82,20 +89,32 @@ class ExplainOutcome:
     notes: list[str] = field(default_factory=list)
 
 
-def run_explain(args: ExplainArgs, on_note: Callable[[str], None] = lambda _: None) -> ExplainOutcome:
+def run_explain(
+    args: ExplainArgs,
+    on_note: Callable[[str], None] = lambda _: None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ExplainOutcome:
     """Explain the selected rows of ``args.data`` and write explain.json and the PNGs under ``args.out``.
 
-    With ``args.timeout`` the work runs in a child process that is stopped when the time is up.
+    With ``args.chunk_size`` the file is streamed in chunks (see ``run.explain_stream``); ``on_progress``
+    then hears ``(rows done, rows total)`` after each chunk. With ``args.timeout`` the work runs in a
+    child process that is stopped when the time is up.
     """
     if args.timeout is None:
-        return _explain(args, on_note)
+        return _explain(args, on_note, on_progress)
     from xai_cli.run.limits import run_with_timeout
 
     label = f"{args.data} (model {args.model})"
-    return run_with_timeout(lambda: _explain(args, on_note), args.timeout, label, [args.out])
+    return run_with_timeout(lambda: _explain(args, on_note, on_progress), args.timeout, label, [args.out])
 
 
-def _explain(args: ExplainArgs, on_note: Callable[[str], None]) -> ExplainOutcome:
+def _explain(
+    args: ExplainArgs, on_note: Callable[[str], None], on_progress: Callable[[int, int], None] | None
+) -> ExplainOutcome:
+    if args.chunk_size is not None:
+        from xai_cli.run.explain_stream import run_explain_streaming
+
+        return run_explain_streaming(args, on_note, on_progress)
     from xai_cli.data.rows import parse_rows
     from xai_cli.data.tabular import read_table
     from xai_cli.data.validate import align_to_model, check_model_accepts
@@ -119,14 +138,36 @@ def _explain(args: ExplainArgs, on_note: Callable[[str], None]) -> ExplainOutcom
     explained = frame.iloc[rows].reset_index(drop=True)
     background, background_source, background_rows = _background(args, model, frame)
     background_path = Path(args.background) if background_source.startswith("file") else args.data
-    check_model_accepts(model, explained, args.data)
-    check_model_accepts(model, background, background_path)
+    check_model_accepts(model, explained, args.data, row_numbers=rows)
+    check_model_accepts(model, background, background_path, row_numbers=background_rows)
     if args.method == "lime":
-        _check_no_missing_for_lime(explained, rows, args.data)
-        _check_no_missing_for_lime(background, background_rows, background_path)
+        check_no_missing_for_lime(explained, rows, args.data)
+        check_no_missing_for_lime(background, background_rows, background_path)
     for note in notes:
         on_note(note)
 
+    result = explain_selected_rows(args, model, explained, background, rows)
+    for note in result.notes:
+        on_note(note)
+
+    from xai_cli.reports.explain import write_explain_report
+    from xai_cli.reports.json_report import explain_report, report_header
+
+    header = report_header("explain", args.canonical_argv(), args.seed, model)
+    data_info = {
+        "n_rows": len(frame),
+        "ignored_columns": table.ignored_columns,
+        "background": background_source,
+    }
+    report = explain_report(header, result, str(args.data), data_info)
+    files = write_explain_report(report, result, model, args.out, args.max_plots, html=args.html)
+    return ExplainOutcome(report=report, out_dir=args.out, files=files, notes=notes + result.notes)
+
+
+def explain_selected_rows(
+    args: ExplainArgs, model: Any, explained: pd.DataFrame, background: pd.DataFrame, rows: list[int]
+) -> ExplainResult:
+    """Run the chosen method (``args.method`` with its options) on rows ``rows`` of the data."""
     if args.method == "shap":
         from xai_cli.methods.shap import ShapOptions, explain_shap
 
@@ -142,37 +183,21 @@ def _explain(args: ExplainArgs, on_note: Callable[[str], None]) -> ExplainOutcom
             n_permutations=args.permutations,
             seed=args.seed,
         )
-        result = explain_shap(model, explained, background, rows, options)
-    else:
-        from xai_cli.methods.lime import ENGINES, LimeOptions, explain_lime
+        return explain_shap(model, explained, background, rows, options)
+    from xai_cli.methods.lime import ENGINES, LimeOptions, explain_lime
 
-        if args.num_samples < 10:
-            raise UsageError("--num-samples must be at least 10")
-        if args.lime_engine not in ENGINES:
-            raise UsageError(f"--lime-engine {args.lime_engine}: expected one of {', '.join(ENGINES)}")
-        lime_options = LimeOptions(
-            target=args.target,
-            num_samples=args.num_samples,
-            num_features=args.num_features,
-            seed=args.seed,
-            engine=args.lime_engine,
-        )
-        result = explain_lime(model, explained, background, rows, lime_options)
-    for note in result.notes:
-        on_note(note)
-
-    from xai_cli.reports.explain import write_explain_report
-    from xai_cli.reports.json_report import explain_report, report_header
-
-    header = report_header("explain", args.canonical_argv(), args.seed, model)
-    data_info = {
-        "n_rows": len(frame),
-        "ignored_columns": table.ignored_columns,
-        "background": background_source,
-    }
-    report = explain_report(header, result, str(args.data), data_info)
-    files = write_explain_report(report, result, model, args.out, args.max_plots)
-    return ExplainOutcome(report=report, out_dir=args.out, files=files, notes=notes + result.notes)
+    if args.num_samples < 10:
+        raise UsageError("--num-samples must be at least 10")
+    if args.lime_engine not in ENGINES:
+        raise UsageError(f"--lime-engine {args.lime_engine}: expected one of {', '.join(ENGINES)}")
+    lime_options = LimeOptions(
+        target=args.target,
+        num_samples=args.num_samples,
+        num_features=args.num_features,
+        seed=args.seed,
+        engine=args.lime_engine,
+    )
+    return explain_lime(model, explained, background, rows, lime_options)
 
 
 def _background(args: ExplainArgs, model: Any, frame: pd.DataFrame) -> tuple[pd.DataFrame, str, list[int]]:
@@ -180,8 +205,6 @@ def _background(args: ExplainArgs, model: Any, frame: pd.DataFrame) -> tuple[pd.
 
     Also returns the row numbers (in their file) of the background rows.
     """
-    from xai_cli.data.tabular import read_table
-    from xai_cli.data.validate import align_to_model
 
     spec = args.background.strip()
     if spec.isdigit():
@@ -194,6 +217,16 @@ def _background(args: ExplainArgs, model: Any, frame: pd.DataFrame) -> tuple[pd.
         chosen = np.sort(rng.choice(len(frame), size=count, replace=False))
         drawn = frame.iloc[chosen].reset_index(drop=True)
         return drawn, f"{count} data rows drawn with seed {args.seed}", [int(r) for r in chosen]
+    background, source = background_from_file(args, model)
+    return background, source, list(range(len(background)))
+
+
+def background_from_file(args: ExplainArgs, model: Any) -> tuple[pd.DataFrame, str]:
+    """``--background PATH``: the rows of that file, aligned to the model."""
+    from xai_cli.data.tabular import read_table
+    from xai_cli.data.validate import align_to_model
+
+    spec = args.background.strip()
     path = Path(spec)
     if not path.exists():
         raise InputError(f"--background {spec}: neither a row count nor an existing file")
@@ -202,10 +235,10 @@ def _background(args: ExplainArgs, model: Any, frame: pd.DataFrame) -> tuple[pd.
     if label is not None and label not in raw.columns:
         label = None
     table = align_to_model(raw, model, path, label)
-    return table.frame, f"file {path} ({len(table.frame)} rows)", list(range(len(table.frame)))
+    return table.frame, f"file {path} ({len(table.frame)} rows)"
 
 
-def _check_no_missing_for_lime(table: pd.DataFrame, row_numbers: list[int], source: Path) -> None:
+def check_no_missing_for_lime(table: pd.DataFrame, row_numbers: list[int], source: Path) -> None:
     """LIME's perturbation statistics (means, spreads, category counts) cannot take a missing value."""
     from xai_cli.data.messages import row_location, shown
     from xai_cli.data.validate import first_missing_cell
