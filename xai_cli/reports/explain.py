@@ -21,10 +21,16 @@ def output_label(result: ExplainResult, target: Any) -> str:
     return "predicted value"
 
 
-def write_explain_report(report: dict[str, Any], result: ExplainResult, model: Model, out_dir: Path, max_plots: int) -> list[str]:
+def write_explain_report(
+    report: dict[str, Any], result: ExplainResult, model: Model, out_dir: Path, max_plots: int
+) -> list[str]:
     """Write explain.json and the plots under ``out_dir``; return the file names written."""
     method_name = "SHAP" if result.method == "shap" else "LIME"
-    unit = {"probability": "probability", "raw": "margin (log-odds for logistic models)", "value": "predicted value"}[result.output]
+    unit = {
+        "probability": "probability",
+        "raw": "margin (log-odds for logistic models)",
+        "value": "predicted value",
+    }[result.output]
     targets = sorted({str(t) for t in result.targets})
     target_text = targets[0] if len(targets) == 1 else "each row's predicted class"
     written: list[str] = []

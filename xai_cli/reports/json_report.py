@@ -27,7 +27,9 @@ def report_header(command: str, argv: list[str], seed: int, model: Model) -> dic
     }
 
 
-def explain_report(header: dict[str, Any], result: ExplainResult, data_path: str, extra: dict[str, Any]) -> dict[str, Any]:
+def explain_report(
+    header: dict[str, Any], result: ExplainResult, data_path: str, extra: dict[str, Any]
+) -> dict[str, Any]:
     """The explain.json document."""
     rows = []
     errors = result.additivity_errors
@@ -39,7 +41,9 @@ def explain_report(header: dict[str, Any], result: ExplainResult, data_path: str
             "base_value": float(result.base_values[i]),
             "attributions": {name: float(result.values[i, j]) for j, name in enumerate(result.feature_names)},
             "additivity_error": float(errors[i]),
-            "feature_values": {name: _plain(result.feature_values.iloc[i][name]) for name in result.feature_names},
+            "feature_values": {
+                name: _plain(result.feature_values.iloc[i][name]) for name in result.feature_names
+            },
         }
         if result.row_details:
             entry.update(result.row_details[i])

@@ -43,7 +43,14 @@ def global_importance_plot(importance: dict[str, float], path: Path, title: str,
     _save(figure, path)
 
 
-def beeswarm_plot(values: np.ndarray, features: pd.DataFrame, importance: dict[str, float], path: Path, title: str, xlabel: str) -> None:
+def beeswarm_plot(
+    values: np.ndarray,
+    features: pd.DataFrame,
+    importance: dict[str, float],
+    path: Path,
+    title: str,
+    xlabel: str,
+) -> None:
     """One row of dots per column: each dot a data row at its attribution, coloured by the column's value."""
     names = list(importance)[:MAX_BARS][::-1]
     figure, axes = _figure(len(names), width=9.0)
@@ -60,8 +67,12 @@ def beeswarm_plot(values: np.ndarray, features: pd.DataFrame, importance: dict[s
         if pd.api.types.is_numeric_dtype(raw):
             numeric = raw.to_numpy(dtype=float)
             low, high = np.nanpercentile(numeric, [5, 95]) if np.isfinite(numeric).any() else (0.0, 1.0)
-            scaled = np.clip((numeric - low) / (high - low), 0, 1) if high > low else np.full(len(numeric), 0.5)
-            scatter = axes.scatter(shap_values, level + jitter, c=scaled, cmap=cmap, vmin=0, vmax=1, s=12, linewidths=0)
+            scaled = (
+                np.clip((numeric - low) / (high - low), 0, 1) if high > low else np.full(len(numeric), 0.5)
+            )
+            scatter = axes.scatter(
+                shap_values, level + jitter, c=scaled, cmap=cmap, vmin=0, vmax=1, s=12, linewidths=0
+            )
         else:
             axes.scatter(shap_values, level + jitter, color="#888888", s=12, linewidths=0)
     axes.set_yticks(range(len(names)), names)
@@ -86,7 +97,14 @@ def _swarm_offsets(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def waterfall_plot(
-    names: list[str], values: np.ndarray, feature_values: dict[str, Any], base: float, prediction: float, path: Path, title: str, xlabel: str
+    names: list[str],
+    values: np.ndarray,
+    feature_values: dict[str, Any],
+    base: float,
+    prediction: float,
+    path: Path,
+    title: str,
+    xlabel: str,
 ) -> None:
     """From the base value to the prediction, one bar per column (the weakest merged)."""
     order = np.argsort(-np.abs(values), kind="stable")
@@ -102,7 +120,14 @@ def waterfall_plot(
     start = base + float(np.sum(values)) - np.cumsum(contributions[::-1])[::-1]
     for level, (left, width) in enumerate(zip(start, contributions, strict=True)):
         axes.barh(level, width, left=left, color=POSITIVE if width >= 0 else NEGATIVE)
-        axes.text(left + width, level, f" {width:+.3g}", va="center", ha="left" if width >= 0 else "right", fontsize=8)
+        axes.text(
+            left + width,
+            level,
+            f" {width:+.3g}",
+            va="center",
+            ha="left" if width >= 0 else "right",
+            fontsize=8,
+        )
     axes.set_yticks(range(len(labels)), labels)
     axes.axvline(base, color="#999999", linestyle="--", linewidth=0.8, label=f"base value {base:.3g}")
     axes.axvline(prediction, color="#333333", linewidth=0.8, label=f"prediction {prediction:.3g}")
@@ -116,7 +141,11 @@ def weights_plot(labels: list[str], weights: np.ndarray, path: Path, title: str,
     """Signed horizontal bars (LIME's local-model weights), strongest on top."""
     order = np.argsort(np.abs(weights), kind="stable")[-MAX_BARS:]
     figure, axes = _figure(len(order))
-    axes.barh([labels[i] for i in order], weights[order], color=[POSITIVE if weights[i] >= 0 else NEGATIVE for i in order])
+    axes.barh(
+        [labels[i] for i in order],
+        weights[order],
+        color=[POSITIVE if weights[i] >= 0 else NEGATIVE for i in order],
+    )
     axes.axvline(0, color="#999999", linewidth=0.8)
     axes.set_xlabel(xlabel)
     axes.set_title(title)

@@ -16,7 +16,9 @@ def print_explain_summary(report: dict[str, Any], out_dir: Path, files: list[str
 
     console = Console()
     method = report["method"].upper()
-    rows_table = Table(title=f"{method} ({report['algorithm']}): strongest columns per row", title_justify="left")
+    rows_table = Table(
+        title=f"{method} ({report['algorithm']}): strongest columns per row", title_justify="left"
+    )
     rows_table.add_column("row", justify="right")
     rows_table.add_column("target")
     rows_table.add_column("prediction", justify="right")

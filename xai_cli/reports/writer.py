@@ -42,13 +42,17 @@ def staged_report(out_dir: Path) -> Iterator[Path]:
         out_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
     except OSError as exc:
-        raise InputError(f"{out_dir}: cannot write the report there ({exc.strerror}); choose another --out") from exc
+        raise InputError(
+            f"{out_dir}: cannot write the report there ({exc.strerror}); choose another --out"
+        ) from exc
     try:
         yield staging
         files = sorted(staging.iterdir(), key=lambda p: (p.suffix == ".json", p.name))
         for item in files:
             os.replace(item, out_dir / item.name)
     except OSError as exc:
-        raise InputError(f"{out_dir}: cannot write the report there ({exc.strerror}); choose another --out") from exc
+        raise InputError(
+            f"{out_dir}: cannot write the report there ({exc.strerror}); choose another --out"
+        ) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
