@@ -100,37 +100,21 @@ def attend(
     target: int | None,
     options: AttentionOptions,
     black: np.ndarray,
-    first_index: int,
+    indices: list[int],
 ) -> list[ImageAttention]:
     """Maps, predictions and faithfulness for a batch of model inputs (all the same size).
 
     ``target`` is a class index, or None for each image's predicted class; ``black`` is a black pixel
-    in the model's input space (broadcastable to one input); ``first_index`` is the batch's position in
-    the whole run, so random draws do not depend on how the images were batched.
+    in the model's input space (broadcastable to one input); ``indices`` are the inputs' positions in
+    the whole run, which seed the random rankings, so they do not depend on how images were batched.
     """
     kind = network.kind_of_output()
     probabilities = to_probabilities(network.run(batch, chunk=options.batch_size), kind)
     predictions = [int(i) for i in np.argmax(probabilities, axis=1)]
     targets = [target if target is not None else p for p in predictions]
     layout = network.input_spec.layout
-    height, width = spatial_size(batch[0], layout)
-    deltas: list[float | None] = [None] * len(batch)
-    if options.method == "occlusion":
-        maps = np.stack(
-            [
-                occlusion(
-                    _score_function(network, t, options.batch_size),
-                    one,
-                    black,
-                    layout,
-                    *occlusion_geometry(options, height, width),
-                    options.batch_size,
-                )
-                for one, t in zip(batch, targets, strict=True)
-            ]
-        )
-    else:
-        maps, deltas = _torch_maps(network, batch, targets, options, black, first_index)
+    width = spatial_size(batch[0], layout)[1]
+    maps, deltas = attention_maps(network, batch, targets, options, black, indices[0])
     results = []
     smoothed = blurred(batch, layout) if options.faithfulness_steps else None
     for i, (saliency, probs) in enumerate(zip(maps, probabilities, strict=True)):
@@ -145,7 +129,7 @@ def attend(
                 smoothed[i],
                 layout,
                 options.faithfulness_steps,
-                np.random.default_rng([options.seed, first_index + i]),
+                np.random.default_rng([options.seed, indices[i]]),
             )
         results.append(
             ImageAttention(
@@ -159,6 +143,34 @@ def attend(
             )
         )
     return results
+
+
+def attention_maps(
+    network: Network,
+    batch: np.ndarray,
+    targets: list[int],
+    options: AttentionOptions,
+    black: np.ndarray,
+    first_index: int = 0,
+) -> tuple[np.ndarray, list[float | None]]:
+    """The maps (batch, height, width) of ``options.method`` for each input's target class, and per input
+    the integrated-gradients convergence delta (None for the other methods)."""
+    if options.method != "occlusion":
+        return _torch_maps(network, batch, targets, options, black, first_index)
+    layout = network.input_spec.layout
+    height, width = spatial_size(batch[0], layout)
+    maps = [
+        occlusion(
+            _score_function(network, target, options.batch_size),
+            one,
+            black,
+            layout,
+            *occlusion_geometry(options, height, width),
+            options.batch_size,
+        )
+        for one, target in zip(batch, targets, strict=True)
+    ]
+    return np.stack(maps), [None] * len(batch)
 
 
 def _score_function(network: Network, target: int, chunk: int) -> Any:

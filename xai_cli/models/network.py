@@ -65,6 +65,8 @@ class Network:
     differentiable: bool = False
     output_kind: OutputKind | None = None
     n_outputs: int | None = None
+    # A network traced with a fixed batch size (a torch.export program without a dynamic batch axis).
+    fixed_batch: int | None = None
     # Where the channels sit in the activations that ``forward_with_activation`` returns.
     activation_channel_axis: int = 1
 
@@ -74,6 +76,7 @@ class Network:
 
     def run(self, batch: np.ndarray, chunk: int = RUN_CHUNK) -> np.ndarray:
         """Raw outputs for a batch, as a (rows, outputs) float64 array; evaluated ``chunk`` rows at a time."""
+        chunk = min(chunk, self.fixed_batch or chunk)
         parts = [
             np.asarray(self._run_chunk(batch[start : start + chunk]), dtype=np.float64).reshape(
                 min(chunk, len(batch) - start), -1

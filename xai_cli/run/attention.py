@@ -117,6 +117,13 @@ def run_attention(
         layer = args.layer or default_layer(network)
     elif args.layer is not None:
         raise UsageError(f"--layer applies to gradcam and gradcam++, not {method}")
+    notes: list[str] = []
+    batch_size = args.batch_size
+    if network.fixed_batch == 1 and batch_size > 1:
+        batch_size = 1
+        notes.append(
+            "the exported program takes one image at a time (export with a dynamic batch to go faster)"
+        )
     options = AttentionOptions(
         method=method,
         layer=layer,
@@ -126,11 +133,10 @@ def run_attention(
         noise=args.noise,
         window=args.window,
         stride=args.stride,
-        batch_size=args.batch_size,
+        batch_size=batch_size,
         faithfulness_steps=args.faithfulness_steps,
         seed=args.seed,
     )
-    notes: list[str] = []
     if files.ignored:
         shown = ", ".join(p.name for p in files.ignored[:5]) + (" ..." if len(files.ignored) > 5 else "")
         notes.append(
@@ -151,19 +157,21 @@ def run_attention(
     indexed: list[tuple[int, dict[str, Any]]] = []
     failures: list[dict[str, str]] = []
     written: list[str] = []
-    state: dict[str, Any] = {"target": None, "ready": False}
+    target: int | None = None
+    settled = False
     with staged_report(args.out) as staging:
-        for start in range(0, len(files.paths), args.batch_size):
+        for start in range(0, len(files.paths), options.batch_size):
             loaded = _read_batch(
-                files.paths, start, args.batch_size, prep, files.is_directory, failures, on_error
+                files.paths, start, options.batch_size, prep, files.is_directory, failures, on_error
             )
             for group in _same_shape_groups(loaded):
                 batch = np.stack([image.model_input for _, image in group])
-                if not state["ready"]:
-                    _settle_model(model, batch, class_names, args.target, state)
+                if not settled:
+                    target, settled = _settle_model(model, batch, class_names, args.target), True
                 from xai_cli.methods.attention import attend
 
-                results = attend(network, batch, state["target"], options, prep.pixel_value(0.0), group[0][0])
+                indices = [index for index, _ in group]
+                results = attend(network, batch, target, options, prep.pixel_value(0.0), indices)
                 for (index, image), result in zip(group, results, strict=True):
                     entry, files_written = write_image_outputs(
                         staging, names[index], image, result, model, method, layer, args.save_maps
@@ -249,8 +257,9 @@ def _same_shape_groups(loaded: list[tuple[int, Any]]) -> list[list[tuple[int, An
 
 
 def _settle_model(
-    model: Any, batch: np.ndarray, class_names: list[str] | None, target: str | None, state: dict[str, Any]
-) -> None:
+    model: Any, batch: np.ndarray, class_names: list[str] | None, target: str | None
+) -> int | None:
+    """Calibrate the network on the first batch; return ``--target`` as a class index (None: predicted)."""
     from xai_cli.methods.targets import class_index
     from xai_cli.models.deep import finish_image_model
 
@@ -264,11 +273,11 @@ def _settle_model(
             f"{model.path}: the model cannot run on these images of shape {tuple(batch.shape[1:])} "
             f"({text}); check --size and the model's input"
         ) from exc
-    if target is not None:
-        if model.kind == "regressor":
-            raise UsageError("--target: this model has one unbounded output, not classes")
-        state["target"] = class_index(model, target)
-    state["ready"] = True
+    if target is None:
+        return None
+    if model.kind == "regressor":
+        raise UsageError("--target: this model has one unbounded output, not classes")
+    return class_index(model, target)
 
 
 def _report(
