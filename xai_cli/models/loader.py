@@ -76,6 +76,10 @@ def _load_deep(
 
     code_module: ModuleType | None = None
     network: Network
+    if arch is not None and file_format != "torch":
+        raise UsageError(f"{path}: --arch applies to a PyTorch state_dict file; this is a {file_format} file")
+    if code is not None and file_format == "onnx":
+        raise UsageError(f"{path}: --code applies to PyTorch and Keras files; an ONNX file holds no Python")
     if file_format in ("keras", "keras-h5"):
         from xai_cli.models.keras import keras_backend, load_keras
 
@@ -95,8 +99,6 @@ def _load_deep(
         _require(path, "torch", "torch")
         if code is not None:
             code_module = _import_code(code)
-        if arch is not None and file_format != "torch":
-            raise UsageError(f"{path}: --arch applies to a state_dict file; this is a {file_format} file")
         network = load_torch(
             path,
             file_format,

@@ -36,7 +36,6 @@ def load_torch(
     """Load a PyTorch file of the detected format onto ``device``."""
     import torch
 
-    torch.set_grad_enabled(True)
     if file_format == "torchscript":
         try:
             module = torch.jit.load(str(path), map_location=device)
