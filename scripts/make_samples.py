@@ -136,9 +136,228 @@ def main() -> None:
     make_breast_cancer()
     make_wine()
     make_credit()
+    main_deep()
     for path in sorted([*MODELS.iterdir(), *DATA.iterdir()]):
         print(f"{path.relative_to(ROOT)}  {path.stat().st_size:,} bytes")
 
 
+# ---- deep-learning samples (need the extras: pip install -e '.[all]') -------------------------------------
+#
+# Trained on one CPU thread with fixed seeds and deterministic algorithms, so the same torch/keras
+# versions rebuild the same weights; the files are then written without timestamps or memory addresses.
+
+DIGITS_SIZE = 32
+DIGITS_IMAGES_PER_CLASS = 2
+
+
+def _torch_deterministic() -> None:
+    import torch
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+
+
+def _reproducible_keras_zip(path: Path) -> None:
+    """Rewrite a .keras archive with fixed entry dates, no save date and numbered shared-object ids."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    metadata = json.loads(entries["metadata.json"])
+    metadata["date_saved"] = "1980-01-01@00:00:00"
+    entries["metadata.json"] = json.dumps(metadata).encode()
+    ids: dict[int, int] = {}
+
+    def renumber(node: object) -> object:
+        if isinstance(node, dict):
+            return {
+                key: ids.setdefault(value, len(ids) + 1) if key == "shared_object_id" else renumber(value)
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [renumber(item) for item in node]
+        return node
+
+    entries["config.json"] = json.dumps(renumber(json.loads(entries["config.json"]))).encode()
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+
+
+def _reproducible_torchscript(path: Path) -> None:
+    """Rewrite a TorchScript archive without its random serialization id, dates and debug source paths.
+
+    The id becomes 40 digits of the SHA-256 of the other entries; ``.debug_pkl`` entries (source
+    locations for error messages, holding this machine's file paths) are optional and dropped.
+    """
+    import hashlib
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        entries = [
+            (i.filename, archive.read(i)) for i in archive.infolist() if not i.filename.endswith(".debug_pkl")
+        ]
+    digest = hashlib.sha256(
+        b"".join(n.encode() + d for n, d in entries if not n.endswith("serialization_id"))
+    )
+    serialization_id = str(int(digest.hexdigest(), 16))[:40].encode()
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, serialization_id if name.endswith("serialization_id") else data)
+
+
+def make_iris_mlp() -> None:
+    """A Keras MLP on iris (normalisation inside the model), three softmax outputs; a tabular black box."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    _torch_deterministic()
+    keras.utils.set_random_seed(SEED)
+    bunch = load_iris()
+    features = bunch.data.astype("float32")
+    normalise = keras.layers.Normalization(name="standardise")
+    normalise.adapt(features)
+    model = keras.Sequential(
+        [
+            keras.Input((4,), name="measurements"),
+            normalise,
+            keras.layers.Dense(16, activation="relu", name="hidden"),
+            keras.layers.Dense(3, activation="softmax", name="species"),
+        ],
+        name="iris_mlp",
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    model.fit(features, bunch.target, epochs=60, batch_size=16, verbose=0, shuffle=True)
+    model.save(MODELS / "iris_mlp.keras")
+    _reproducible_keras_zip(MODELS / "iris_mlp.keras")
+
+
+def digits_images() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits, upscaled (bilinear) to 32x32 grayscale in 0..1, and their labels."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = np.stack(
+        [
+            np.asarray(
+                Image.fromarray((image / 16.0 * 255).astype(np.uint8)).resize(
+                    (DIGITS_SIZE, DIGITS_SIZE), Image.Resampling.BILINEAR
+                ),
+                dtype=np.float32,
+            )
+            / 255.0
+            for image in bunch.images
+        ]
+    )
+    return images[:, None], bunch.target.astype(np.int64)
+
+
+def _train(network: object, images: np.ndarray, labels: np.ndarray, epochs: int, rate: float) -> float:
+    """Adam on cross-entropy in mini-batches of 64, fixed order per epoch; returns training accuracy."""
+    import torch
+
+    assert isinstance(network, torch.nn.Module)
+    inputs, targets = torch.from_numpy(images), torch.from_numpy(labels)
+    optimiser = torch.optim.Adam(network.parameters(), lr=rate)
+    generator = torch.Generator().manual_seed(SEED)
+    network.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(inputs), generator=generator)
+        for start in range(0, len(order), 64):
+            chosen = order[start : start + 64]
+            optimiser.zero_grad()
+            loss = torch.nn.functional.cross_entropy(network(inputs[chosen]), targets[chosen])
+            loss.backward()
+            optimiser.step()
+    network.eval()
+    with torch.no_grad():
+        return float((network(inputs).argmax(1) == targets).float().mean())
+
+
+def make_digits_models() -> None:
+    """A CNN on the digits (TorchScript and ONNX), a tiny vision transformer (TorchScript), sample PNGs."""
+    import torch
+    from deep_samples import DigitsCNN, DigitsViT
+    from PIL import Image
+
+    images, labels = digits_images()
+    held_out = np.arange(len(images)) % 10 == 9
+    _torch_deterministic()
+    cnn = DigitsCNN()
+    accuracy = _train(cnn, images[~held_out], labels[~held_out], epochs=12, rate=0.01)
+    print(f"digits CNN: training accuracy {accuracy:.3f}")
+    torch.jit.script(cnn).save(str(MODELS / "digits_cnn.pt"))
+    _reproducible_torchscript(MODELS / "digits_cnn.pt")
+    _export_onnx(cnn, MODELS / "digits_cnn.onnx", [str(i) for i in range(10)])
+    _torch_deterministic()
+    vit = DigitsViT()
+    accuracy = _train(vit, images[~held_out], labels[~held_out], epochs=30, rate=0.003)
+    print(f"digits ViT: training accuracy {accuracy:.3f}")
+    torch.jit.script(vit).save(str(MODELS / "digits_vit.pt"))
+    _reproducible_torchscript(MODELS / "digits_vit.pt")
+    folder = DATA / "digits"
+    folder.mkdir(exist_ok=True)
+    test_rows = np.flatnonzero(held_out)
+    for digit in range(10):
+        for k, row in enumerate(test_rows[labels[test_rows] == digit][:DIGITS_IMAGES_PER_CLASS]):
+            pixels = (images[row, 0] * 255).round().astype(np.uint8)
+            Image.fromarray(pixels, mode="L").save(folder / f"digit_{digit}_{k}.png", optimize=False)
+
+
+def _export_onnx(network: object, path: Path, classes: list[str]) -> None:
+    """The legacy (TorchScript-based) ONNX exporter, with a dynamic batch axis and the class names."""
+    import json
+    import warnings
+
+    import onnx
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            network,
+            (torch.zeros(1, 1, DIGITS_SIZE, DIGITS_SIZE),),
+            str(path),
+            dynamo=False,
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+            opset_version=17,
+        )
+    model = onnx.load(str(path))
+    model.metadata_props.add(key="classes", value=json.dumps(classes))
+    onnx.save(model, str(path))
+
+
+def main_deep() -> None:
+    """Rebuild the deep-learning samples (skipped with a note when torch/keras/onnx are missing)."""
+    import importlib.util
+
+    missing = [p for p in ("torch", "keras", "onnx") if importlib.util.find_spec(p) is None]
+    if missing:
+        print(f"skipping the deep-learning samples: install {', '.join(missing)} (pip install -e '.[all]')")
+        return
+    make_iris_mlp()
+    make_digits_models()
+
+
+def _with_fixed_hash_seed() -> None:
+    """Re-run this script with PYTHONHASHSEED=0: TorchScript writes attributes in set order."""
+    import os
+    import sys
+
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
+
+
 if __name__ == "__main__":
+    _with_fixed_hash_seed()
     main()

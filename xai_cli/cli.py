@@ -416,10 +416,147 @@ def diff(
 
 
 @app.command()
+def attention(
+    model: Annotated[
+        Path,
+        typer.Argument(help="Image model: .keras/.h5, PyTorch (.pt TorchScript, .pt2, state_dict), .onnx."),
+    ],
+    images: Annotated[
+        Path, typer.Argument(help="An image file, or a folder of them (searched recursively).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("xai-report"),
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help="gradcam, gradcam++, saliency, integrated-gradients, smoothgrad, occlusion or rollout. "
+            "Default: gradcam where the model has convolutions and gradients, else occlusion."
+        ),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Class to explain (name or index). Default: each image's prediction.")
+    ] = None,
+    classes: Annotated[
+        Path | None, typer.Option(help="Class names: one per line, or a JSON list (overrides the model's).")
+    ] = None,
+    layer: Annotated[
+        str | None, typer.Option(help="gradcam/gradcam++: the layer (default: the last convolution).")
+    ] = None,
+    size: Annotated[
+        str | None,
+        typer.Option(help="Resize images to HxW (default: the model's input size, if it fixes one)."),
+    ] = None,
+    mean: Annotated[
+        str | None, typer.Option(help="Per-channel mean subtracted from 0..1 pixels, e.g. 0.485,0.456,0.406.")
+    ] = None,
+    std: Annotated[str | None, typer.Option(help="Per-channel standard deviation to divide by.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Model inputs per forward pass.")] = 32,
+    steps: Annotated[int, typer.Option(min=2, help="integrated-gradients: steps along the path.")] = 32,
+    baseline: Annotated[
+        str, typer.Option(help="integrated-gradients: black or blurred starting image.")
+    ] = "black",
+    samples: Annotated[int, typer.Option(min=1, help="smoothgrad: noisy copies per image.")] = 16,
+    noise: Annotated[
+        float, typer.Option(min=0.0, help="smoothgrad: noise std as a fraction of the input range.")
+    ] = 0.15,
+    window: Annotated[
+        int | None, typer.Option(min=1, help="occlusion: window side in pixels (default 1/8 of the image).")
+    ] = None,
+    stride: Annotated[
+        int | None, typer.Option(min=1, help="occlusion: step in pixels (default half the window).")
+    ] = None,
+    faithfulness_steps: Annotated[
+        int, typer.Option(min=0, help="Stages of the deletion/insertion curves; 0 skips them.")
+    ] = 16,
+    save_maps: Annotated[bool, typer.Option("--save-maps", help="Also write each raw map as .npy.")] = False,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    arch: Annotated[
+        str | None,
+        typer.Option(help="PyTorch state_dict files: package.module:factory that builds the network."),
+    ] = None,
+    code: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your .py file defining the model's classes (custom Keras layers, pickled modules)."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for every random choice; same seed, same report.")] = 0,
+    trust_model: Annotated[
+        bool,
+        typer.Option(
+            "--trust-model",
+            help="Load pickled modules and Keras Lambda layers: only for files you trust.",
+            envvar="XAI_TRUST_MODEL",
+        ),
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes or progress on stderr.")] = False,
+) -> None:
+    """Attention maps for an image model: an overlay PNG per image, faithfulness scores, attention.json.
+
+    Example: [bold]xai attention sample_models/digits_cnn.pt sample_data/digits/ --out reports/digits[/bold]
+    """
+    from xai_cli.errors import EXIT_PARTIAL
+    from xai_cli.run.attention import AttentionArgs, run_attention
+
+    args = AttentionArgs(
+        model=model,
+        images=images,
+        out=out,
+        method=method,
+        target=target,
+        classes=classes,
+        layer=layer,
+        size=size,
+        mean=mean,
+        std=std,
+        batch_size=batch_size,
+        steps=steps,
+        baseline=baseline,
+        samples=samples,
+        noise=noise,
+        window=window,
+        stride=stride,
+        faithfulness_steps=faithfulness_steps,
+        save_maps=save_maps,
+        device=device,
+        arch=arch,
+        code=code,
+        seed=seed,
+        trust_model=_trust_from_env(trust_model),
+    )
+    note = (lambda _: None) if quiet else (lambda text: _err(f"note: {text}"))
+    outcome = guarded(
+        lambda: _with_status(
+            "computing attention maps",
+            quiet,
+            lambda: run_attention(args, note, lambda t: _err(f"error: {t}")),
+        )
+    )
+    if json_output:
+        from xai_cli.reports.json_report import dumps
+
+        sys.stdout.write(dumps(outcome.report))
+    else:
+        from xai_cli.reports.attention import print_attention_summary
+
+        print_attention_summary(outcome.report, outcome.out_dir, outcome.files)
+    if outcome.failures:
+        _err(
+            f"error: {len(outcome.failures)} of {outcome.report['images']['n_images']} images could not be "
+            "read (listed above and under 'failed' in attention.json); the others were written"
+        )
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
 def schema(
     name: Annotated[
         str,
-        typer.Argument(help="Report kind: explain, rules, counterfactual, scan, index (a batch) or diff."),
+        typer.Argument(
+            help="Report kind: explain, rules, counterfactual, scan, attention, index (a batch) or diff."
+        ),
     ] = "explain",
 ) -> None:
     """Print the JSON Schema of a report (explain.json, rules.json, ..., a batch's index.json, diff)."""

@@ -37,6 +37,8 @@ class Model:
 
     ``predict(X, output)`` always returns a 2-D array: one column per class for probabilities and for
     raw margins (a binary margin ``m`` becomes the columns ``-m, m``), one column for a regressor's value.
+    Deep-learning models (Keras, PyTorch, ONNX) also carry their ``network`` (see models/network.py),
+    which runs image or tabular arrays and, for the torch-based ones, gives gradients.
     """
 
     path: Path
@@ -55,6 +57,9 @@ class Model:
     encoded_view: EncodedView | None = None
     tree_estimator: Any = None
     linear_in_inputs: bool = False
+    network: Any = None
+    architecture: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
     def predict(self, X: pd.DataFrame, output: OutputSpace) -> np.ndarray:
         """Predict on raw rows in the given output space; always 2-D."""
@@ -79,8 +84,9 @@ class Model:
             "format": self.format,
             "framework": self.framework,
             "kind": self.kind,
-            "estimator": type(self.estimator).__name__,
+            "estimator": self.architecture or type(self.estimator).__name__,
             "classes": None if self.classes is None else [to_json_scalar(c) for c in self.classes],
+            **self.details,
         }
 
 

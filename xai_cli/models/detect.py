@@ -8,12 +8,14 @@ from pathlib import Path
 from xai_cli.errors import InputError
 
 PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib", ".sav"})
+TORCH_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".ckpt"})
 # joblib's compressors: zlib, gzip, bz2, xz, lzma (raw 'alone' format), lz4.
 COMPRESSED_MAGIC = (b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x5d\x00\x00", b"\x04\x22\x4d\x18")
 
 
 def detect_format(path: Path) -> str:
-    """Return 'pickle', 'joblib', 'skops', 'keras', 'keras-h5', 'torch', 'torchscript' or 'onnx'.
+    """Return 'pickle', 'joblib', 'skops', 'keras', 'keras-h5', 'torch', 'torchscript', 'torch-export'
+    or 'onnx'.
 
     A file that is none of them raises InputError naming the file.
     """
@@ -31,6 +33,8 @@ def detect_format(path: Path) -> str:
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return "keras-h5"
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        if suffix in TORCH_SUFFIXES:
+            return "torch"
         return "joblib" if suffix == ".joblib" else "pickle"
     if head.startswith(COMPRESSED_MAGIC) and suffix in PICKLE_SUFFIXES:
         return "joblib"
@@ -56,6 +60,8 @@ def _zip_format(path: Path) -> str:
         return "skops"
     if "config.json" in names and any(n.endswith(".weights.h5") or n == "metadata.json" for n in names):
         return "keras"
+    if any(n.endswith("/archive_format") or n == "archive_format" for n in names):
+        return "torch-export"
     if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
         return "torchscript"
     if any(n.endswith("data.pkl") for n in names):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from types import ModuleType
 
-from xai_cli.errors import InputError, UnsafeModelError
+from xai_cli.errors import InputError, UnsafeModelError, UsageError
 from xai_cli.models.base import Model
 from xai_cli.models.detect import detect_format
 
@@ -21,10 +22,28 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_model(path: Path, *, trust: bool = False) -> Model:
-    """Load a model file safely: pickles through the allow-list unless ``trust`` is set."""
+DEEP_FORMATS = frozenset({"keras", "keras-h5", "torch", "torchscript", "torch-export", "onnx"})
+
+
+def load_model(
+    path: Path,
+    *,
+    trust: bool = False,
+    arch: str | None = None,
+    code: Path | None = None,
+    device: str = "cpu",
+) -> Model:
+    """Load a model file safely: pickles through the allow-list unless ``trust`` is set.
+
+    Deep-learning files (Keras, PyTorch, ONNX) take ``device`` (auto/cpu/cuda), ``code`` (the user's
+    .py file that defines custom classes) and, for a PyTorch state_dict, ``arch`` (module:factory).
+    """
     file_format = detect_format(path)
     sha256 = file_sha256(path)
+    if file_format in DEEP_FORMATS:
+        return _load_deep(path, file_format, sha256, trust=trust, arch=arch, code=code, device=device)
+    if arch is not None or code is not None:
+        raise UsageError(f"{path}: --arch and --code apply to PyTorch and Keras files, not {file_format}")
     if file_format in ("pickle", "joblib"):
         from xai_cli.models.safe_pickle import load_pickle
 
@@ -54,6 +73,69 @@ def load_model(path: Path, *, trust: bool = False) -> Model:
             f"{path}: the file holds a {type(obj).__name__} that is not a usable fitted model "
             f"({type(exc).__name__}: {str(exc)[:200]}); save the fitted model again"
         ) from exc
+
+
+def _load_deep(
+    path: Path,
+    file_format: str,
+    sha256: str,
+    *,
+    trust: bool,
+    arch: str | None,
+    code: Path | None,
+    device: str,
+) -> Model:
+    from xai_cli.models.deep import model_from_network
+    from xai_cli.models.device import resolve_device
+    from xai_cli.models.network import Network
+
+    code_module: ModuleType | None = None
+    network: Network
+    if arch is not None and file_format != "torch":
+        raise UsageError(f"{path}: --arch applies to a PyTorch state_dict file; this is a {file_format} file")
+    if code is not None and file_format == "onnx":
+        raise UsageError(f"{path}: --code applies to PyTorch and Keras files; an ONNX file holds no Python")
+    if file_format in ("keras", "keras-h5"):
+        from xai_cli.models.keras import keras_backend, load_keras
+
+        backend = keras_backend()
+        resolved = resolve_device(device, "torch") if backend == "torch" else "cpu"
+        if code is not None:
+            _import_code(code)
+        network = load_keras(path, file_format, trust=trust, device=resolved)
+    elif file_format == "onnx":
+        from xai_cli.models.onnx import load_onnx
+
+        _require(path, "onnxruntime", "onnx")
+        network = load_onnx(path, device=resolve_device(device, "onnx"))
+    else:
+        from xai_cli.models.torch import load_torch
+
+        _require(path, "torch", "torch")
+        if code is not None:
+            code_module = _import_code(code)
+        network = load_torch(
+            path,
+            file_format,
+            trust=trust,
+            arch=arch,
+            code=code_module,
+            device=resolve_device(device, "torch"),
+        )
+    return model_from_network(network, path=path, sha256=sha256, file_format=file_format)
+
+
+def _import_code(code: Path) -> ModuleType:
+    from xai_cli.models.user_code import import_code_file
+
+    return import_code_file(code)
+
+
+def _require(path: Path, package: str, extra: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(package) is None:
+        raise InputError(f"{path}: this model needs the {package} package: pip install 'xai-cli[{extra}]'")
 
 
 def _load_skops(path: Path, *, trust: bool) -> object:

@@ -12,7 +12,7 @@ from xai_cli.methods.results import ExplainResult
 from xai_cli.models.base import Model
 
 SCHEMA_VERSION = "1.0"
-SCHEMA_NAMES = ("explain", "rules", "counterfactual", "scan", "index", "diff")
+SCHEMA_NAMES = ("explain", "rules", "counterfactual", "scan", "index", "diff", "attention")
 
 
 def report_header(command: str, argv: list[str], seed: int, model: Model) -> dict[str, Any]:
