@@ -173,9 +173,9 @@ def test_format_options_of_explain(tmp_path: Path) -> None:
     common = ["explain", IRIS_MODEL, IRIS_DATA, "--out", tmp_path / "r", *COMMON]
     markdown = run_in_process(*common, "--format", "markdown")
     assert markdown.exit_code == 0, markdown.stderr
-    assert markdown.stdout.startswith("### xai explain: `iris.csv` (SHAP, tree)")
-    assert "| rank | column | importance |" in markdown.stdout and "|---:|---|---:|" in markdown.stdout
     as_json = json.loads(run_in_process(*common, "--format", "json").stdout)
+    assert markdown.stdout.startswith(f"### xai explain: `iris.csv` (SHAP, {as_json['algorithm']})")
+    assert "| rank | column | importance |" in markdown.stdout and "|---:|---|---:|" in markdown.stdout
     alias = json.loads(run_in_process(*common, "--json").stdout)
     assert as_json == alias and as_json["command"] == "explain"
     assert run_in_process(*common, "--json", "--format", "table").exit_code == 2
