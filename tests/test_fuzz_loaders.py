@@ -10,6 +10,7 @@ import pickle
 import random
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -147,3 +148,27 @@ def test_real_models_pass_the_integrity_checks() -> None:
 
     for model, _ in SAMPLES.values():
         check_model_integrity(joblib.load(model), model)
+
+
+def test_data_after_a_compressed_stream(tmp_path: Path) -> None:
+    """joblib doubled its buffer for every turn over trailing bytes: minutes, or killed for memory."""
+    import joblib
+
+    for compress in (("zlib", 3), ("gzip", 3)):
+        joblib.dump(working_estimator(), tmp_path / "m.joblib", compress=compress)
+        with open(tmp_path / "m.joblib", "ab") as handle:
+            handle.write(b"trailing bytes")
+        started = time.monotonic()
+        model = load_model(tmp_path / "m.joblib")  # the pickle ends before them
+        assert model.kind == "classifier"
+        assert scan_model(tmp_path / "m.joblib").verdict == "safe"
+        assert time.monotonic() - started < 30
+
+
+def test_a_huge_claimed_length(tmp_path: Path) -> None:
+    """A BYTEARRAY8 claiming 2**36 bytes made pickle allocate and zero them before reading."""
+    (tmp_path / "big.pkl").write_bytes(b"\x80\x05\x96" + (2**36).to_bytes(8, "little") + b"short.")
+    started = time.monotonic()
+    with pytest.raises(InputError, match="ends too early"):
+        load_model(tmp_path / "big.pkl")
+    assert time.monotonic() - started < 30

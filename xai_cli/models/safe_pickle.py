@@ -27,6 +27,7 @@ from typing import IO, Any, NamedTuple, TypeVar
 
 import joblib
 import numpy as np
+from joblib.compressor import _BUFFER_SIZE, _MODE_READ_EOF, BinaryGzipFile, BinaryZlibFile
 from joblib.numpy_pickle import NumpyArrayWrapper, NumpyUnpickler
 from joblib.numpy_pickle_compat import _MAX_LEN, NDArrayWrapper, ZNDArrayWrapper, read_zfile
 from joblib.numpy_pickle_utils import (
@@ -585,6 +586,34 @@ class _AllowListMixin:
             _check_dtype_state(target, self.stack[-1])
         pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
 
+    # The 8-byte length opcodes: pickle allocates (and for BYTEARRAY8 zero-fills) the whole length
+    # the file claims before reading; a damaged length of many GB took minutes or all memory. Read
+    # in chunks instead, so only data that is really there is ever held.
+    def _read_exactly(self, size: int) -> bytes:
+        chunks: list[bytes] = []
+        while size > 0:
+            chunk = self.read(min(size, _CHUNK))  # type: ignore[attr-defined]
+            if not chunk:
+                raise EOFError("pickle data was truncated")
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+
+    def _length8(self) -> int:
+        data = self.read(8)  # type: ignore[attr-defined]
+        if len(data) != 8:
+            raise EOFError("pickle data was truncated")
+        return struct.unpack("<Q", data)[0]
+
+    def load_bytearray8(self) -> None:
+        self.append(bytearray(self._read_exactly(self._length8())))
+
+    def load_binbytes8(self) -> None:
+        self.append(self._read_exactly(self._length8()))
+
+    def load_binunicode8(self) -> None:
+        self.append(str(self._read_exactly(self._length8()), "utf-8", "surrogatepass"))
+
     def _guarded(self, full: str) -> Callable[..., Any]:
         path = self.path
 
@@ -669,6 +698,9 @@ def _guard_opcodes(cls: type[pickle._Unpickler]) -> None:  # type: ignore[name-d
         pickle.NEWOBJ_EX: cls.load_newobj_ex,
         pickle.OBJ: cls.load_obj,
         pickle.BUILD: cls.load_build,
+        pickle.BYTEARRAY8: cls.load_bytearray8,
+        pickle.BINBYTES8: cls.load_binbytes8,
+        pickle.BINUNICODE8: cls.load_binunicode8,
     }
     cls.dispatch = {**cls.dispatch, **{opcode[0]: handler for opcode, handler in guards.items()}}
 
@@ -716,8 +748,47 @@ def _is_legacy_zfile(raw: IO[bytes]) -> bool:
 @contextmanager
 def _decompressed(path: Path) -> Iterator[IO[bytes]]:
     """The pickle stream of ``path`` (plain, or joblib zlib/gzip/bz2/xz/lzma), as an open file."""
-    with open(path, "rb") as raw, _validate_fileobject_and_memmap(raw, str(path), None) as (fobj, _):
-        yield fobj
+    with open(path, "rb") as raw:
+        strict = {"zlib": _StrictZlibFile, "gzip": _StrictGzipFile}.get(_detect_compressor(raw))
+        if strict is not None:
+            with strict(raw, "rb") as stream:
+                yield stream
+            return
+        with _validate_fileobject_and_memmap(raw, str(path), None) as (fobj, _):
+            yield fobj
+
+
+class _StrictZlibFile(BinaryZlibFile):
+    """joblib's zlib reader, refusing data after the end of the compressed stream.
+
+    joblib 1.6 feeds such trailing bytes back into the finished decompressor, which appends them to
+    its unused data, which is fed back again: the buffer doubles on every turn (a 1 KB file took
+    minutes, or was killed for memory). Real joblib files end with their stream.
+    """
+
+    def _fill_buffer(self) -> bool:
+        if self._mode == _MODE_READ_EOF:
+            return False
+        while self._buffer_offset == len(self._buffer):
+            if self._decompressor.eof:
+                if self._decompressor.unused_data or self._fp.read(1):
+                    raise ValueError("data after the end of the compressed stream")
+                rawblock = b""
+            else:
+                rawblock = self._fp.read(_BUFFER_SIZE)
+            if not rawblock:
+                self._mode = _MODE_READ_EOF
+                self._size = self._pos
+                return False
+            self._buffer = self._decompressor.decompress(rawblock)
+            self._buffer_offset = 0
+        return True
+
+
+class _StrictGzipFile(_StrictZlibFile):
+    """The same, for joblib's gzip files."""
+
+    wbits = BinaryGzipFile.wbits
 
 
 def _guarded_read(path: Path, action: Callable[[], T]) -> T:
