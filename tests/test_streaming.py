@@ -34,21 +34,21 @@ def test_chunked_run_gives_the_rows_and_importance_of_a_plain_run(
     frame = pd.read_csv(data)
     path = tmp_path / f"{sample}{suffix}"
     frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
-    common = ["explain", model, path, "--rows", "10:40", "--background", "12", "--max-plots", "2"]
+    common = ["explain", model, path, "--rows", "10:30", "--background", "8", "--max-plots", "2"]
     plain = run_in_process(*common, "--out", tmp_path / "plain", "--json")
-    chunked = run_in_process(*common, "--out", tmp_path / "chunked", "--chunk-size", "12", "--json")
+    chunked = run_in_process(*common, "--out", tmp_path / "chunked", "--chunk-size", "7", "--json")
     assert plain.exit_code == chunked.exit_code == 0, chunked.stderr
     expected, report = json.loads(plain.stdout), json.loads(chunked.stdout)
-    assert report["rows"] == [] and report["rows_file"]["n_rows"] == 30
+    assert report["rows"] == [] and report["rows_file"]["n_rows"] == 20
     validate(report, "explain")
     assert report["data"]["background"] == expected["data"]["background"]
-    assert report["settings"]["chunk_size"] == 12 and "--chunk-size" in report["argv"]
+    assert report["settings"]["chunk_size"] == 7 and "--chunk-size" in report["argv"]
     assert list(report["global_importance"]) == list(expected["global_importance"])
     for name, value in expected["global_importance"].items():
         assert report["global_importance"][name] == pytest.approx(value, rel=1e-12)
     assert report["max_additivity_error"] == pytest.approx(expected["max_additivity_error"], abs=1e-15)
     rows = pd.read_parquet(tmp_path / "chunked" / "rows.parquet")
-    assert rows["row"].tolist() == [row["row"] for row in expected["rows"]] == list(range(10, 40))
+    assert rows["row"].tolist() == [row["row"] for row in expected["rows"]] == list(range(10, 30))
     assert rows["target"].tolist() == [row["target"] for row in expected["rows"]]
     wanted = np.array(
         [[row["attributions"][f] for f in expected["feature_names"]] for row in expected["rows"]]
