@@ -26,7 +26,7 @@ from tests.hostile.payloads import DEFAULT_MARKER_NAME, MARKER_VARIABLE
 
 IRIS_DATA = SAMPLES["iris"][1]
 # The loader families 'xai explain' has now; torch and keras files wait for their loaders (issue 4).
-LOADERS_NOW = {"sklearn"}
+LOADERS_NOW = {"sklearn", "torch", "keras"}
 
 
 class Corpus:

@@ -100,6 +100,8 @@ def _load_deep(
 
         backend = keras_backend()
         resolved = resolve_device(device, "torch") if backend == "torch" else "cpu"
+        if not trust:
+            _refuse_unsafe_keras_config(path, file_format, user_code=code is not None)
         if code is not None:
             _import_code(code)
         network = load_keras(path, file_format, trust=trust, device=resolved)
@@ -123,6 +125,30 @@ def _load_deep(
             device=resolve_device(device, "torch"),
         )
     return model_from_network(network, path=path, sha256=sha256, file_format=file_format)
+
+
+def _refuse_unsafe_keras_config(path: Path, file_format: str, *, user_code: bool) -> None:
+    """Judge the Keras config before Keras reads it: Lambda bytecode, Keras helpers that are no part of a
+    model, and classes from outside Keras (unless the user gave their own ``--code`` for them) are refused.
+
+    Keras' own safe mode catches Lambda layers only; a class named from another module would make Keras
+    try to resolve it, so it is refused here, before anything is imported.
+    """
+    from xai_cli.models.scanning.keras_config import scan_keras, scan_keras_h5
+
+    scan = scan_keras(path, file_format) if file_format == "keras" else scan_keras_h5(path, file_format)
+    for finding in scan.refused:
+        if finding.kind == "custom-object" and user_code:
+            continue
+        if finding.kind == "lambda":
+            raise UnsafeModelError(
+                f"{path}: refused to load: the model has a Lambda layer holding Python code "
+                f"('{finding.name}'), which Keras' safe mode does not run; {TRUST_HINT}"
+            )
+        what = f" ({finding.detail})" if finding.detail else ""
+        raise UnsafeModelError(
+            f"{path}: refused to load: the model config asks for '{finding.name}'{what}; {TRUST_HINT}"
+        )
 
 
 def _import_code(code: Path) -> ModuleType:
