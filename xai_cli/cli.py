@@ -503,9 +503,28 @@ def attention(
         ),
     ] = False,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else.")
+        bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else (= --format json).")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes or progress on stderr.")] = False,
+    output_format: Annotated[
+        str | None,
+        typer.Option("--format", help="stdout summary: table (default), json (the report) or markdown."),
+    ] = None,
+    html: Annotated[
+        bool, typer.Option("--html", help="Also write report.html (the first 50 overlays embedded).")
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Keep the images whose overlay and entry an earlier (even killed) run into --out completed, "
+            "with the same options and model; compute only the rest.",
+        ),
+    ] = False,
+    min_insertion_auc: Annotated[
+        float | None,
+        typer.Option(help="Gate: exit 1 (after writing the report) if the mean insertion AUC is below F."),
+    ] = None,
 ) -> None:
     """Attention maps for an image model: an overlay PNG per image, faithfulness scores, attention.json.
 
@@ -539,7 +558,10 @@ def attention(
         code=code,
         seed=seed,
         trust_model=_trust_from_env(trust_model),
+        resume=resume,
+        html=html,
     )
+    fmt = guarded(lambda: _summary_format(output_format, json_output))
     note = (lambda _: None) if quiet else (lambda text: _err(f"note: {text}"))
     outcome = guarded(
         lambda: _with_status(
@@ -548,20 +570,20 @@ def attention(
             lambda: run_attention(args, note, lambda t: _err(f"error: {t}")),
         )
     )
-    if json_output:
-        from xai_cli.reports.json_report import dumps
+    from xai_cli.reports.summary import print_summary
 
-        sys.stdout.write(dumps(outcome.report))
-    else:
-        from xai_cli.reports.attention import print_attention_summary
-
-        print_attention_summary(outcome.report, outcome.out_dir, outcome.files)
+    print_summary("attention", outcome.report, fmt, out_dir=outcome.out_dir, files=outcome.files)
     if outcome.failures:
         _err(
             f"error: {len(outcome.failures)} of {outcome.report['images']['n_images']} images could not be "
             "read (listed above and under 'failed' in attention.json); the others were written"
         )
         raise typer.Exit(EXIT_PARTIAL)
+    if min_insertion_auc is not None:
+        from xai_cli.gates import enforce
+        from xai_cli.run.attention import insertion_auc_gate
+
+        guarded(lambda: enforce([insertion_auc_gate(outcome.report, min_insertion_auc)]))
 
 
 @app.command()

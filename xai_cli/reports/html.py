@@ -80,9 +80,16 @@ window.addEventListener("load", function () {
 Renderer = Callable[[dict[str, Any], dict[str, bytes]], list[str]]
 
 
-def write_report_html(report: dict[str, Any], folder: Path, files: Iterable[str]) -> str:
-    """Render ``report.html`` into ``folder``, embedding the PNGs among ``files``; returns its name."""
-    images = {name: (folder / name).read_bytes() for name in files if name.endswith(".png")}
+def write_report_html(
+    report: dict[str, Any], folder: Path, files: Iterable[str], also_in: Path | None = None
+) -> str:
+    """Render ``report.html`` into ``folder``, embedding the PNGs among ``files`` (read from ``folder``, or
+    from ``also_in`` when not there); returns its name."""
+    images = {
+        name: (folder / name if (folder / name).is_file() or also_in is None else also_in / name).read_bytes()
+        for name in files
+        if name.endswith(".png")
+    }
     write_atomic(folder / REPORT_HTML, render_report_html(report, images).encode("utf-8"))
     return REPORT_HTML
 
