@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.batch_helpers import IRIS_MODEL, iris_folder
-from tests.conftest import run_in_process
+from tests.batch_helpers import IRIS_DATA, IRIS_MODEL, iris_folder
+from tests.conftest import ROOT, run_in_process
 from xai_cli.reports.html import render_report_html
 
 CHROMIUM_FLAGS = [
@@ -113,13 +114,50 @@ def test_a_missing_image_is_reported_by_the_page(tmp_path: Path) -> None:
 def test_generic_renderer_shows_any_report_kind_as_tables() -> None:
     report = {
         "schema_version": "1.0",
-        "command": "rules",
+        "command": "newkind",
         "model": {"estimator": "RandomForestClassifier", "path": "m.joblib"},
         "fidelity": 0.93,
         "rules": [{"if": "income < 3000 & debt > 5", "then": "declined", "precision": 0.91}],
         "settings": {"max_depth": 3},
     }
     page = render_report_html(report, {})
-    assert "<title>xai rules report</title>" in page
+    assert "<title>xai newkind report</title>" in page
     assert "<th>if</th>" in page and "income &lt; 3000 &amp; debt &gt; 5" in page
     assert "fidelity" in page and "0.93" in page and "max_depth" in page
+
+
+def test_rules_counterfactual_and_attention_pages_render_in_chromium(tmp_path: Path) -> None:
+    names = iris_folder(tmp_path / "inputs", 1)
+    data = tmp_path / "inputs" / names[0]
+    label = ["--label-column", "species"]
+    pages = {}
+    rules = run_in_process("rules", IRIS_MODEL, data, "--out", tmp_path / "rules", *label, "--html")
+    assert rules.exit_code == 0, rules.stderr
+    pages["rules"] = (tmp_path / "rules" / "report.html", 1, ["Rules (each data row satisfies exactly one)"])
+    counterfactual = run_in_process(
+        "counterfactual", IRIS_MODEL, IRIS_DATA, "--out", tmp_path / "cf", *label,
+        "--rows", "0,60", "-n", "2", "--max-evals", "300", "--html",
+    )  # fmt: skip
+    assert counterfactual.exit_code == 0, counterfactual.stderr
+    pages["counterfactual"] = (tmp_path / "cf" / "report.html", 2, ["Row 60 (predicted", "distance (MADs)"])
+    if importlib.util.find_spec("torch") is not None:
+        images = tmp_path / "photos"
+        images.mkdir()
+        for path in sorted((ROOT / "sample_data" / "digits").glob("*.png"))[:3]:
+            shutil.copyfile(path, images / path.name)
+        attention = run_in_process(
+            "attention", ROOT / "sample_models" / "digits_cnn.pt", images, "--out", tmp_path / "att",
+            "--method", "gradcam", "--faithfulness-steps", "4", "--device", "cpu", "--html",
+        )  # fmt: skip
+        assert attention.exit_code == 0, attention.stderr
+        pages["attention"] = (tmp_path / "att" / "report.html", 3, ["mean insertion AUC", "Overlays"])
+    for command, (page, expected_images, headings) in pages.items():
+        text = page.read_text()
+        assert not re.search(r"""(src|href)=["']?(https?:)?//""", text), f"{command}: no network"
+        dom = rendered_dom(page, tmp_path / "profile")
+        assert image_check(dom) == (expected_images, 0), command
+        assert f"<title>xai {command} report</title>" in dom and dom.count("<table") >= 2, command
+        for heading in headings:
+            assert heading in dom, (command, heading)
+    rules_dom = rendered_dom(pages["rules"][0], tmp_path / "profile")
+    assert "coverage" in rules_dom and "precision" in rules_dom and "petal_" in rules_dom

@@ -304,6 +304,20 @@ def _existing_explain(out: Path, note: Callable[[str], None]) -> Any:
     return ExplainOutcome(report=report, out_dir=out, files=files)
 
 
+def _existing_report(out: Path, report_file: str, note: Callable[[str], None]) -> Any:
+    """``--resume`` on one file: the complete report already in ``out`` (None when there is none)."""
+    import json
+    from types import SimpleNamespace
+
+    path = out / report_file
+    if not path.is_file():
+        return None
+    note(f"{path} is complete; --resume keeps it")
+    report = json.loads(path.read_text(encoding="utf-8"))
+    files = sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith("."))
+    return SimpleNamespace(report=report, out_dir=out, files=files)
+
+
 def _run_directory(
     command: str,
     args: Any,
@@ -489,9 +503,28 @@ def attention(
         ),
     ] = False,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else.")
+        bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else (= --format json).")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes or progress on stderr.")] = False,
+    output_format: Annotated[
+        str | None,
+        typer.Option("--format", help="stdout summary: table (default), json (the report) or markdown."),
+    ] = None,
+    html: Annotated[
+        bool, typer.Option("--html", help="Also write report.html (the first 50 overlays embedded).")
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Keep the images whose overlay and entry an earlier (even killed) run into --out completed, "
+            "with the same options and model; compute only the rest.",
+        ),
+    ] = False,
+    min_insertion_auc: Annotated[
+        float | None,
+        typer.Option(help="Gate: exit 1 (after writing the report) if the mean insertion AUC is below F."),
+    ] = None,
 ) -> None:
     """Attention maps for an image model: an overlay PNG per image, faithfulness scores, attention.json.
 
@@ -525,7 +558,10 @@ def attention(
         code=code,
         seed=seed,
         trust_model=_trust_from_env(trust_model),
+        resume=resume,
+        html=html,
     )
+    fmt = guarded(lambda: _summary_format(output_format, json_output))
     note = (lambda _: None) if quiet else (lambda text: _err(f"note: {text}"))
     outcome = guarded(
         lambda: _with_status(
@@ -534,20 +570,20 @@ def attention(
             lambda: run_attention(args, note, lambda t: _err(f"error: {t}")),
         )
     )
-    if json_output:
-        from xai_cli.reports.json_report import dumps
+    from xai_cli.reports.summary import print_summary
 
-        sys.stdout.write(dumps(outcome.report))
-    else:
-        from xai_cli.reports.attention import print_attention_summary
-
-        print_attention_summary(outcome.report, outcome.out_dir, outcome.files)
+    print_summary("attention", outcome.report, fmt, out_dir=outcome.out_dir, files=outcome.files)
     if outcome.failures:
         _err(
             f"error: {len(outcome.failures)} of {outcome.report['images']['n_images']} images could not be "
             "read (listed above and under 'failed' in attention.json); the others were written"
         )
         raise typer.Exit(EXIT_PARTIAL)
+    if min_insertion_auc is not None:
+        from xai_cli.gates import enforce
+        from xai_cli.run.attention import insertion_auc_gate
+
+        guarded(lambda: enforce([insertion_auc_gate(outcome.report, min_insertion_auc)]))
 
 
 @app.command()
@@ -574,7 +610,10 @@ def schema(
 @app.command()
 def rules(
     model: Annotated[Path, typer.Argument(help="Model file: .joblib, .pkl or .skops (scikit-learn).")],
-    data: Annotated[Path, typer.Argument(help="Rows the rules are read over: a CSV or Parquet file.")],
+    data: Annotated[
+        Path,
+        typer.Argument(help="Rows the rules are read over: a CSV or Parquet file, or a directory of them."),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("xai-report"),
     max_depth: Annotated[
         int, typer.Option(min=1, help="Depth of the surrogate tree; also how deep rules.png draws a tree.")
@@ -599,9 +638,34 @@ def rules(
         ),
     ] = False,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else.")
+        bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else (= --format json).")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes or progress on stderr.")] = False,
+    output_format: Annotated[
+        str | None,
+        typer.Option("--format", help="stdout summary: table (default), json (the report) or markdown."),
+    ] = None,
+    html: Annotated[bool, typer.Option("--html", help="Also write report.html (self-contained).")] = False,
+    glob: Annotated[
+        str | None, typer.Option(help="Directory DATA: the inputs to take, e.g. '*.csv' or '**/*.parquet'.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Skip inputs whose report in --out is complete.")
+    ] = False,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="Directory DATA: inputs run in parallel (default 1).")
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="Directory DATA: local (default), dask://HOST:PORT or ray://HOST:PORT."),
+    ] = None,
+    min_fidelity: Annotated[
+        float | None,
+        typer.Option(
+            help="Gate: exit 1 (after writing the report) if the held-out fidelity is below F "
+            "(for the model's own tree: its agreement on the data)."
+        ),
+    ] = None,
 ) -> None:
     """If-then rules on your columns: a decision tree's own, or a surrogate tree's with measured fidelity.
 
@@ -620,24 +684,37 @@ def rules(
         label_column=label_column,
         seed=seed,
         trust_model=_trust_from_env(trust_model),
+        html=html,
     )
+    from xai_cli.run.rules_batch import FidelityGateArgs, rules_gates
+
+    fmt = guarded(lambda: _summary_format(output_format, json_output))
+    gate = FidelityGateArgs(min_fidelity) if min_fidelity is not None else None
     note = (lambda _: None) if quiet else (lambda text: _err(f"note: {text}"))
-    outcome = guarded(lambda: _with_status("reading rules", quiet, lambda: run_rules(args, note)))
-    if json_output:
-        from xai_cli.reports.json_report import dumps
-
-        sys.stdout.write(dumps(outcome.report))
+    if data.is_dir():
+        _run_directory("rules", args, data, out, glob, resume, jobs, backend, gate, fmt, quiet, note)
         return
-    from xai_cli.reports.rules import print_rules_summary
+    guarded(lambda: _single_input_options(glob, jobs, backend))
+    outcome = _existing_report(out, "rules.json", note) if resume else None
+    if outcome is None:
+        outcome = guarded(lambda: _with_status("reading rules", quiet, lambda: run_rules(args, note)))
+    from xai_cli.reports.summary import print_summary
 
-    print_rules_summary(outcome.report, outcome.out_dir, outcome.files)
+    print_summary("rules", outcome.report, fmt, out_dir=outcome.out_dir, files=outcome.files)
+    if gate is not None:
+        from xai_cli.gates import enforce
+
+        guarded(lambda: enforce(rules_gates(outcome.report, gate)))
 
 
 @app.command()
 def counterfactual(
     model: Annotated[Path, typer.Argument(help="Model file: .joblib, .pkl or .skops (scikit-learn).")],
     data: Annotated[
-        Path, typer.Argument(help="Rows (a CSV or Parquet file); also the source of realistic values.")
+        Path,
+        typer.Argument(
+            help="Rows (a CSV or Parquet file, or a directory of them); also the source of realistic values."
+        ),
     ],
     row: Annotated[int | None, typer.Option(help="The 0-based data row to change.")] = None,
     rows: Annotated[
@@ -689,9 +766,27 @@ def counterfactual(
         ),
     ] = False,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else.")
+        bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else (= --format json).")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes or progress on stderr.")] = False,
+    output_format: Annotated[
+        str | None,
+        typer.Option("--format", help="stdout summary: table (default), json (the report) or markdown."),
+    ] = None,
+    html: Annotated[bool, typer.Option("--html", help="Also write report.html (self-contained).")] = False,
+    glob: Annotated[
+        str | None, typer.Option(help="Directory DATA: the inputs to take, e.g. '*.csv' or '**/*.parquet'.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Skip inputs whose report in --out is complete.")
+    ] = False,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="Directory DATA: inputs run in parallel (default 1).")
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="Directory DATA: local (default), dask://HOST:PORT or ray://HOST:PORT."),
+    ] = None,
 ) -> None:
     """Smallest realistic changes to a row that move the prediction to a target; counterfactual.json + PNGs.
 
@@ -726,19 +821,23 @@ def counterfactual(
         require_found=require_found,
         seed=seed,
         trust_model=_trust_from_env(trust_model),
+        html=html,
     )
+    fmt = guarded(lambda: _summary_format(output_format, json_output))
     note = (lambda _: None) if quiet else (lambda text: _err(f"note: {text}"))
-    outcome = guarded(
-        lambda: _with_status("searching counterfactuals", quiet, lambda: run_counterfactual(args, note))
-    )
-    if json_output:
-        from xai_cli.reports.json_report import dumps
+    if data.is_dir():
+        gate = True if require_found else None
+        _run_directory("counterfactual", args, data, out, glob, resume, jobs, backend, gate, fmt, quiet, note)
+        return
+    guarded(lambda: _single_input_options(glob, jobs, backend))
+    outcome = _existing_report(out, "counterfactual.json", note) if resume else None
+    if outcome is None:
+        outcome = guarded(
+            lambda: _with_status("searching counterfactuals", quiet, lambda: run_counterfactual(args, note))
+        )
+    from xai_cli.reports.summary import print_summary
 
-        sys.stdout.write(dumps(outcome.report))
-    else:
-        from xai_cli.reports.counterfactual import print_counterfactual_summary
-
-        print_counterfactual_summary(outcome.report, outcome.out_dir, outcome.files)
+    print_summary("counterfactual", outcome.report, fmt, out_dir=outcome.out_dir, files=outcome.files)
     if require_found:
         guarded(lambda: check_found(outcome.report))
 

@@ -93,10 +93,43 @@ def _explain_adapter() -> BatchAdapter:
     )
 
 
+def _rules_adapter() -> BatchAdapter:
+    from xai_cli.run import rules_batch
+
+    return BatchAdapter(
+        command="rules",
+        suffixes=TABULAR_BATCH_SUFFIXES,
+        kinds=TABULAR_KINDS,
+        report_file="rules.json",
+        preflight=rules_batch.rules_preflight,
+        run_one=rules_batch.rules_one,
+        headline=rules_batch.rules_headline,
+        gates=rules_batch.rules_gates,
+        thumbnail="rules.png",
+    )
+
+
+def _counterfactual_adapter() -> BatchAdapter:
+    from xai_cli.run import counterfactual_batch
+
+    return BatchAdapter(
+        command="counterfactual",
+        suffixes=TABULAR_BATCH_SUFFIXES,
+        kinds=TABULAR_KINDS,
+        report_file="counterfactual.json",
+        preflight=counterfactual_batch.counterfactual_preflight,
+        run_one=counterfactual_batch.counterfactual_one,
+        headline=counterfactual_batch.counterfactual_headline,
+        gates=counterfactual_batch.counterfactual_gates,
+    )
+
+
 # Command name -> a function building its adapter (called only when a batch runs, so nothing heavy is
 # imported by ``xai --help``).
 ADAPTERS: dict[str, Callable[[], BatchAdapter]] = {
     "explain": _explain_adapter,
+    "rules": _rules_adapter,
+    "counterfactual": _counterfactual_adapter,
 }
 
 

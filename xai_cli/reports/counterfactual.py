@@ -71,8 +71,11 @@ def counterfactual_report(
     }
 
 
-def write_counterfactual_report(report: dict[str, Any], out_dir: Path, max_plots: int) -> list[str]:
-    """Write one PNG per row (up to ``max_plots``) and counterfactual.json; return the file names."""
+def write_counterfactual_report(
+    report: dict[str, Any], out_dir: Path, max_plots: int, html: bool = False
+) -> list[str]:
+    """Write one PNG per row (up to ``max_plots``), counterfactual.json (with ``html``, report.html);
+    return the file names."""
     from xai_cli.reports.counterfactual_plot import draw_counterfactuals
 
     written = []
@@ -81,6 +84,10 @@ def write_counterfactual_report(report: dict[str, Any], out_dir: Path, max_plots
             name = f"counterfactual_row_{entry['row']}.png"
             draw_counterfactuals(entry, report, staging / name)
             written.append(name)
+        if html:
+            from xai_cli.reports.html import write_report_html
+
+            written.append(write_report_html(report, staging, written))
         write_atomic(staging / "counterfactual.json", dumps(report).encode("utf-8"))
         written.append("counterfactual.json")
     return written

@@ -80,9 +80,16 @@ window.addEventListener("load", function () {
 Renderer = Callable[[dict[str, Any], dict[str, bytes]], list[str]]
 
 
-def write_report_html(report: dict[str, Any], folder: Path, files: Iterable[str]) -> str:
-    """Render ``report.html`` into ``folder``, embedding the PNGs among ``files``; returns its name."""
-    images = {name: (folder / name).read_bytes() for name in files if name.endswith(".png")}
+def write_report_html(
+    report: dict[str, Any], folder: Path, files: Iterable[str], also_in: Path | None = None
+) -> str:
+    """Render ``report.html`` into ``folder``, embedding the PNGs among ``files`` (read from ``folder``, or
+    from ``also_in`` when not there); returns its name."""
+    images = {
+        name: (folder / name if (folder / name).is_file() or also_in is None else also_in / name).read_bytes()
+        for name in files
+        if name.endswith(".png")
+    }
     write_atomic(folder / REPORT_HTML, render_report_html(report, images).encode("utf-8"))
     return REPORT_HTML
 
@@ -185,7 +192,150 @@ def generic_sections(report: dict[str, Any], images: dict[str, bytes]) -> list[s
     return sections
 
 
-RENDERERS: dict[str, Renderer] = {"explain": explain_sections}
+def rules_sections(report: dict[str, Any], images: dict[str, bytes]) -> list[str]:
+    """The sections of a rules report: source and fidelity, the rule table, the tree, settings, notes."""
+    from xai_cli.reports.rules import condition_text, fidelity_text, format_number
+
+    fidelity = report.get("fidelity") or {}
+    headline = {
+        "model": _model_text(report),
+        "data": (report.get("data") or {}).get("path"),
+        "rows": (report.get("data") or {}).get("n_rows"),
+        "source": report.get("reason"),
+        "rules": report.get("n_rules"),
+        "fidelity": fidelity_text(report),
+        "held-out fidelity": fidelity.get("held_out"),
+        "fidelity on the data": fidelity.get("on_data"),
+        "command line": "xai " + " ".join(report.get("argv", [])),
+    }
+    sections = [_section("Summary", _key_values(headline))]
+    classifier = (report.get("model") or {}).get("kind") == "classifier"
+    rows = []
+    for rule in report.get("rules", [])[:MAX_TABLE_ROWS]:
+        conditions = "<br>".join(escape(condition_text(c)) for c in rule["conditions"]) or "(every row)"
+        if classifier:
+            quality = _cell_value(rule.get("precision"))
+            then = escape(str(rule["prediction"]))
+        else:
+            mean, spread = rule.get("output_mean"), rule.get("output_std")
+            quality = "" if mean is None else escape(f"{format_number(mean)} ± {format_number(spread)}")
+            then = escape(format_number(rule["prediction"]))
+        coverage = f'<span class="num">{rule["coverage"]:.1%}</span>'
+        rows.append([escape(rule["id"]), conditions, then, coverage, _cell_value(rule["support"]), quality])
+    header = ["rule", "if", "then", "coverage", "rows", "precision" if classifier else "model mean ± sd"]
+    sections.append(_section("Rules (each data row satisfies exactly one)", _table(header, rows, raw=True)))
+    if images:
+        sections.append(_section("Tree", _figures(sorted(images), images)))
+    if report.get("settings"):
+        sections.append(_section("Settings", _key_values(report["settings"])))
+    sections += _notes(report)
+    return sections
+
+
+def counterfactual_sections(report: dict[str, Any], images: dict[str, bytes]) -> list[str]:
+    """The sections of a counterfactual report: summary, a table of changes per row, the plots."""
+    from xai_cli.reports.counterfactual import changes_text, prediction_text
+
+    summary = report.get("summary") or {}
+    headline = {
+        "model": _model_text(report),
+        "data": (report.get("data") or {}).get("path"),
+        "target": report.get("target"),
+        "rows searched": summary.get("rows"),
+        "target reached": summary.get("found"),
+        "constraints": {
+            k: v for k, v in (report.get("constraints") or {}).items() if v and k != "allowed_ranges"
+        }
+        or None,
+        "command line": "xai " + " ".join(report.get("argv", [])),
+    }
+    sections = [_section("Summary", _key_values(headline))]
+    for entry in report.get("rows", [])[:MAX_ROW_SECTIONS]:
+        rows = [
+            [k + 1, changes_text(found), prediction_text(found), found["n_changed"], found["distance"]]
+            for k, found in enumerate(entry["counterfactuals"])
+        ]
+        if rows:
+            body = _table(["#", "changes", "now predicted", "columns changed", "distance (MADs)"], rows)
+        else:
+            attempt = entry.get("closest_attempt")
+            body = (
+                '<p class="note">'
+                + (
+                    "already predicted as the target"
+                    if entry["status"] == "already-target"
+                    else "no counterfactual found"
+                    + (f"; closest attempt: {escape(changes_text(attempt))}" if attempt else "")
+                )
+                + "</p>"
+            )
+        was = escape(prediction_text(entry["original"]))
+        sections.append(_section(f"Row {entry['row']} (predicted {was})", body))
+    if images:
+        sections.append(_section("Plots", _figures(sorted(images, key=_row_plot_order), images)))
+    sections += _notes(report)
+    return sections
+
+
+def attention_sections(report: dict[str, Any], images: dict[str, bytes]) -> list[str]:
+    """The sections of an attention report: faithfulness means, per-image table, overlays."""
+    totals = report.get("summary") or {}
+    info = report.get("images") or {}
+    headline = {
+        "model": _model_text(report),
+        "images": info.get("path"),
+        "explained": info.get("n_explained"),
+        "failed": info.get("n_failed"),
+        "method": report.get("method"),
+        "mean deletion AUC (lower is better)": totals.get("mean_deletion_auc"),
+        "random deletion AUC": totals.get("mean_random_deletion_auc"),
+        "mean insertion AUC (higher is better)": totals.get("mean_insertion_auc"),
+        "random insertion AUC": totals.get("mean_random_insertion_auc"),
+        "share beating random": totals.get("share_beating_random"),
+        "command line": "xai " + " ".join(report.get("argv", [])),
+    }
+    sections = [_section("Summary", _key_values(headline))]
+    rows = []
+    for entry in report.get("results", [])[:MAX_TABLE_ROWS]:
+        faith = entry.get("faithfulness") or {}
+        rows.append(
+            [
+                Path(entry["image"]).name,
+                f"{entry['prediction']} ({entry['probability']:.1%})",
+                entry["target"],
+                f"{entry['peak']['x']},{entry['peak']['y']}",
+                faith.get("deletion_auc"),
+                faith.get("insertion_auc"),
+            ]
+        )
+    header = ["image", "prediction", "target", "peak x,y", "deletion AUC", "insertion AUC"]
+    sections.append(_section("Images", _table(header, rows)))
+    if images:
+        sections.append(_section("Overlays", _figures(list(images), images)))
+    if report.get("failed"):
+        sections.append(_section("Images that could not be read", _any_value(report["failed"])))
+    sections += _notes(report)
+    return sections
+
+
+RENDERERS: dict[str, Renderer] = {
+    "explain": explain_sections,
+    "rules": rules_sections,
+    "counterfactual": counterfactual_sections,
+    "attention": attention_sections,
+}
+
+
+def _model_text(report: dict[str, Any]) -> str:
+    model = report.get("model") or {}
+    return f"{model.get('estimator', '')} ({model.get('kind', '')}) from {model.get('path', '')}"
+
+
+def _notes(report: dict[str, Any]) -> list[str]:
+    if not report.get("notes"):
+        return []
+    notes = "".join(f"<li>{escape(str(note))}</li>" for note in report["notes"])
+    return [_section("Notes", f"<ul>{notes}</ul>")]
 
 
 def _page(title: str, subtitle: str, sections: list[str], document: dict[str, Any]) -> str:

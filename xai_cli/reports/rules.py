@@ -118,8 +118,11 @@ def rules_text(report: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_rules_report(report: dict[str, Any], result: RulesResult, out_dir: Path) -> list[str]:
-    """Write rules.png, rules.txt and rules.json under ``out_dir``; return the file names."""
+def write_rules_report(
+    report: dict[str, Any], result: RulesResult, out_dir: Path, html: bool = False
+) -> list[str]:
+    """Write rules.png, rules.txt and rules.json under ``out_dir`` (with ``html``, report.html); return the
+    file names."""
     from xai_cli.reports.tree_plot import draw_tree
 
     with staged_report(out_dir) as staging:
@@ -129,8 +132,13 @@ def write_rules_report(report: dict[str, Any], result: RulesResult, out_dir: Pat
         subtitle = fidelity_text(report)
         draw_tree(result, report, staging / "rules.png", title, subtitle)
         write_atomic(staging / "rules.txt", rules_text(report).encode("utf-8"))
+        written = ["rules.png", "rules.txt"]
+        if html:
+            from xai_cli.reports.html import write_report_html
+
+            written.append(write_report_html(report, staging, written))
         write_atomic(staging / "rules.json", dumps(report).encode("utf-8"))
-    return ["rules.png", "rules.txt", "rules.json"]
+    return [*written, "rules.json"]
 
 
 def print_rules_summary(report: dict[str, Any], out_dir: Path, files: list[str]) -> None:

@@ -12,7 +12,8 @@ TOP_SHOWN = 10
 
 
 def print_summary(kind: str, document: dict[str, Any], output_format: str, **context: Any) -> None:
-    """Print a document (``kind``: explain, batch or diff) on stdout in ``output_format``."""
+    """Print a document (``kind``: explain, rules, counterfactual, attention, batch or diff) on stdout in
+    ``output_format``."""
     import sys
 
     if output_format == "json":
@@ -20,12 +21,31 @@ def print_summary(kind: str, document: dict[str, Any], output_format: str, **con
 
         sys.stdout.write(dumps(document))
     elif output_format == "markdown":
-        render = {"explain": explain_markdown, "batch": batch_markdown, "diff": diff_markdown}[kind]
+        render = {
+            "explain": explain_markdown,
+            "batch": batch_markdown,
+            "diff": diff_markdown,
+            "rules": rules_markdown,
+            "counterfactual": counterfactual_markdown,
+            "attention": attention_markdown,
+        }[kind]
         sys.stdout.write(render(document, **context))
     elif kind == "explain":
         from xai_cli.reports.tables import print_explain_summary
 
         print_explain_summary(document, context["out_dir"], context["files"])
+    elif kind == "rules":
+        from xai_cli.reports.rules import print_rules_summary
+
+        print_rules_summary(document, context["out_dir"], context["files"])
+    elif kind == "counterfactual":
+        from xai_cli.reports.counterfactual import print_counterfactual_summary
+
+        print_counterfactual_summary(document, context["out_dir"], context["files"])
+    elif kind == "attention":
+        from xai_cli.reports.attention import print_attention_summary
+
+        print_attention_summary(document, context["out_dir"], context["files"])
     elif kind == "batch":
         print_batch_table(document, context["out_dir"])
     else:
@@ -58,6 +78,94 @@ def explain_markdown(report: dict[str, Any], out_dir: Path, files: list[str] | N
     for rank, (name, value) in enumerate(list(report["global_importance"].items())[:TOP_SHOWN], start=1):
         lines.append(f"| {rank} | {_md(name)} | {value:.4g} |")
     lines += ["", f"Report: `{out_dir}/explain.json`", ""]
+    return "\n".join(lines)
+
+
+def rules_markdown(report: dict[str, Any], out_dir: Path, files: list[str] | None = None) -> str:
+    """The fidelity and the rules of a rules report as a Markdown table."""
+    from xai_cli.reports.rules import condition_text, fidelity_text, format_number
+
+    classifier = report["model"]["kind"] == "classifier"
+    lines = [
+        f"### xai rules: `{_md(Path(str(report['data']['path'])).name)}` ({report['source']}, "
+        f"{report['n_rules']} rules)",
+        "",
+        f"{_md(fidelity_text(report))}",
+        "",
+        f"| rule | if | then | coverage | {'precision' if classifier else 'model mean ± sd'} |",
+        "|---|---|---|---:|---:|",
+    ]
+    for rule in report["rules"][: TOP_SHOWN * 2]:
+        conditions = " and ".join(condition_text(c) for c in rule["conditions"]) or "(every row)"
+        if classifier:
+            last = "n/a" if rule["precision"] is None else f"{rule['precision']:.1%}"
+        elif rule["output_mean"] is None:
+            last = "n/a"
+        else:
+            last = f"{format_number(rule['output_mean'])} ± {format_number(rule['output_std'])}"
+        then = rule["prediction"] if classifier else format_number(rule["prediction"])
+        lines.append(f"| {rule['id']} | {_md(conditions)} | {_md(then)} | {rule['coverage']:.1%} | {last} |")
+    hidden = len(report["rules"]) - TOP_SHOWN * 2
+    if hidden > 0:
+        lines.append(f"\n... {hidden} more rules in rules.txt")
+    lines += ["", f"Report: `{out_dir}/rules.json`", ""]
+    return "\n".join(lines)
+
+
+def counterfactual_markdown(report: dict[str, Any], out_dir: Path, files: list[str] | None = None) -> str:
+    """Each searched row and its counterfactuals (the changes and the new prediction) as Markdown."""
+    from xai_cli.reports.counterfactual import changes_text, prediction_text
+
+    summary = report["summary"]
+    lines = [
+        f"### xai counterfactual: `{_md(Path(str(report['data']['path'])).name)}` (target reached for "
+        f"{summary['found']} of {summary['rows']} row(s))",
+        "",
+        "| row | was | # | changes | now | changed | distance |",
+        "|---:|---|---:|---|---|---:|---:|",
+    ]
+    for entry in report["rows"][:TOP_SHOWN]:
+        was = _md(prediction_text(entry["original"]))
+        if not entry["counterfactuals"]:
+            text = "already the target" if entry["status"] == "already-target" else "none found"
+            lines.append(f"| {entry['row']} | {was} | | {text} | | | |")
+        for k, found in enumerate(entry["counterfactuals"]):
+            lines.append(
+                f"| {entry['row']} | {was} | {k + 1} | {_md(changes_text(found))} | "
+                f"{_md(prediction_text(found))} | {found['n_changed']} | {found['distance']:.3g} |"
+            )
+    lines += ["", f"Report: `{out_dir}/counterfactual.json`", ""]
+    return "\n".join(lines)
+
+
+def attention_markdown(report: dict[str, Any], out_dir: Path, files: list[str] | None = None) -> str:
+    """Per image the prediction and faithfulness AUCs, then their means, as Markdown."""
+    totals = report["summary"]
+    lines = [
+        f"### xai attention: {report['images']['n_explained']} image(s) ({report['method']})",
+        "",
+        "| image | prediction | target | deletion AUC | insertion AUC |",
+        "|---|---|---|---:|---:|",
+    ]
+    for entry in report["results"][:TOP_SHOWN]:
+        faith = entry["faithfulness"] or {}
+        deletion, insertion = (
+            f"{faith[k]:.3f}" if k in faith else "-" for k in ("deletion_auc", "insertion_auc")
+        )
+        lines.append(
+            f"| `{_md(Path(entry['image']).name)}` | {_md(entry['prediction'])} "
+            f"({entry['probability']:.1%}) | "
+            f"{_md(entry['target'])} | {deletion} | {insertion} |"
+        )
+    if totals.get("n_scored"):
+        lines += [
+            "",
+            f"Mean deletion AUC {totals['mean_deletion_auc']:.3f} "
+            f"(random {totals['mean_random_deletion_auc']:.3f}, lower is better); "
+            f"mean insertion AUC {totals['mean_insertion_auc']:.3f} (random "
+            f"{totals['mean_random_insertion_auc']:.3f}, higher is better).",
+        ]
+    lines += ["", f"Report: `{out_dir}/attention.json`", ""]
     return "\n".join(lines)
 
 

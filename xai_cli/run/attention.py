@@ -17,6 +17,9 @@ import numpy as np
 
 from xai_cli.errors import InputError, UsageError
 
+# report.html embeds the overlays of the first images only: a page of thousands of embedded PNGs would
+# not open; the others are beside it in --out.
+MAX_HTML_OVERLAYS = 50
 SCORES = {"logits": "logit", "probabilities": "probability", "sigmoid": "probability", "values": "value"}
 
 
@@ -48,6 +51,8 @@ class AttentionArgs:
     code: Path | None = None
     seed: int = 0
     trust_model: bool = False
+    resume: bool = False
+    html: bool = False
 
     def canonical_argv(self, method: str, layer: str | None) -> list[str]:
         """The command line that reproduces this run (output location and verbosity left out)."""
@@ -150,20 +155,33 @@ def run_attention(
         on_note(note)
 
     from xai_cli.reports.attention import overlay_names, write_image_outputs
-    from xai_cli.reports.json_report import dumps
-    from xai_cli.reports.writer import staged_report, write_atomic
+    from xai_cli.reports.attention_progress import AttentionProgress, run_key_of
 
     names = overlay_names(files.paths, args.images if files.is_directory else None)
-    indexed: list[tuple[int, dict[str, Any]]] = []
+    run_key = run_key_of(args.canonical_argv(method, layer), model.describe()["sha256"], args.save_maps)
+    progress = AttentionProgress(args.out, run_key, args.resume)
+    indexed = [(index, progress.done[stem]) for index, stem in enumerate(names) if stem in progress.done]
+    pending = [index for index, stem in enumerate(names) if stem not in progress.done]
+    if indexed:
+        on_note(
+            f"--resume: {len(indexed)} of {len(names)} image(s) are complete in {args.out}; "
+            "computing the rest"
+        )
     failures: list[dict[str, str]] = []
-    written: list[str] = []
+    written: list[str] = [entry["overlay"] for _, entry in indexed]
+    written += [entry["map"] for _, entry in indexed if entry.get("map")]
     target: int | None = None
     settled = False
-    with staged_report(args.out) as staging:
-        for start in range(0, len(files.paths), options.batch_size):
-            loaded = _read_batch(
-                files.paths, start, options.batch_size, prep, files.is_directory, failures, on_error
-            )
+    if indexed:
+        # The network is calibrated on the first batch of all images, as in a run from scratch, so a
+        # resumed report equals an uninterrupted one.
+        target, settled = _settle_on_first_images(
+            model, files.paths, options.batch_size, prep, class_names, args
+        )
+    try:
+        for start in range(0, len(pending), options.batch_size):
+            batch_indices = pending[start : start + options.batch_size]
+            loaded = _read_images(files.paths, batch_indices, prep, files.is_directory, failures, on_error)
             for group in _same_shape_groups(loaded):
                 batch = np.stack([image.model_input for _, image in group])
                 if not settled:
@@ -174,8 +192,9 @@ def run_attention(
                 results = attend(network, batch, target, options, prep.pixel_value(0.0), indices)
                 for (index, image), result in zip(group, results, strict=True):
                     entry, files_written = write_image_outputs(
-                        staging, names[index], image, result, model, method, layer, args.save_maps
+                        progress.folder, names[index], image, result, model, method, layer, args.save_maps
                     )
+                    progress.record(names[index], entry)
                     indexed.append((index, entry))
                     written += files_written
         if not indexed:
@@ -183,11 +202,32 @@ def run_attention(
                 f"{args.images}: none of the {len(files.paths)} image(s) could be read; first problem: "
                 f"{failures[0]['error'] if failures else 'unknown'}"
             )
-        ordered = [entry for _, entry in sorted(indexed, key=lambda pair: pair[0])]
-        report = _report(args, model, method, layer, options, prep, files, ordered, failures, notes)
-        write_atomic(staging / "attention.json", dumps(report).encode("utf-8"))
-        written.append("attention.json")
+    except (InputError, UsageError):
+        progress.abandon()
+        raise
+    ordered = [entry for _, entry in sorted(indexed, key=lambda pair: pair[0])]
+    report = _report(args, model, method, layer, options, prep, files, ordered, failures, notes)
+    if args.html:
+        from xai_cli.reports.html import write_report_html
+
+        overlays = [entry["overlay"] for entry in ordered[:MAX_HTML_OVERLAYS]]
+        written.append(write_report_html(report, progress.folder, overlays, also_in=args.out))
+    progress.finish(report)
+    written.append("attention.json")
     return AttentionOutcome(report=report, out_dir=args.out, files=written, failures=failures)
+
+
+def _settle_on_first_images(
+    model: Any, paths: list[Path], batch_size: int, prep: Any, class_names: list[str] | None, args: Any
+) -> tuple[int | None, bool]:
+    """Settle the model on the first readable batch of all images (images read but not explained)."""
+    for start in range(0, len(paths), batch_size):
+        loaded = _read_images(paths, list(range(start, min(start + batch_size, len(paths)))), prep, True, [])
+        groups = _same_shape_groups(loaded)
+        if groups:
+            batch = np.stack([image.model_input for _, image in groups[0]])
+            return _settle_model(model, batch, class_names, args.target), True
+    return None, False
 
 
 def _check_numbers(args: AttentionArgs) -> None:
@@ -226,19 +266,18 @@ def read_classes(path: Path) -> list[str]:
     return names
 
 
-def _read_batch(
+def _read_images(
     paths: list[Path],
-    start: int,
-    size: int,
+    indices: list[int],
     prep: Any,
     is_directory: bool,
     failures: list[dict[str, str]],
-    on_error: Callable[[str], None],
+    on_error: Callable[[str], None] = lambda _: None,
 ) -> list[tuple[int, Any]]:
     from xai_cli.data.images import read_image
 
     loaded = []
-    for index in range(start, min(start + size, len(paths))):
+    for index in indices:
         try:
             loaded.append((index, read_image(paths[index], prep)))
         except InputError as exc:
@@ -319,3 +358,14 @@ def _report(
         "summary": summary(entries),
         "notes": notes,
     }
+
+
+def insertion_auc_gate(report: dict[str, Any], minimum: float) -> Any:
+    """``--min-insertion-auc F``: the mean insertion AUC over the images must be at least ``F``."""
+    from xai_cli.gates import minimum_gate
+
+    mean = report["summary"].get("mean_insertion_auc")
+    what = f"mean insertion AUC over {report['summary']['n_scored']} image(s)"
+    if mean is None:
+        what = "mean insertion AUC (--faithfulness-steps 0 skips it)"
+    return minimum_gate("min-insertion-auc", mean, minimum, what)

@@ -35,6 +35,7 @@ class CounterfactualArgs:
     require_found: bool = False
     seed: int = 0
     trust_model: bool = False
+    html: bool = False
 
     def canonical_argv(self) -> list[str]:
         """The command line that reproduces this run (output location and verbosity left out)."""
@@ -145,7 +146,7 @@ def run_counterfactual(
     header = report_header("counterfactual", args.canonical_argv(), args.seed, model)
     data_info = {"path": str(args.data), "n_rows": len(frame), "ignored_columns": table.ignored_columns}
     report = counterfactual_report(header, result, data_info, notes + result.notes)
-    files = write_counterfactual_report(report, args.out, args.max_plots)
+    files = write_counterfactual_report(report, args.out, args.max_plots, html=args.html)
     return CounterfactualOutcome(report=report, out_dir=args.out, files=files, notes=notes + result.notes)
 
 

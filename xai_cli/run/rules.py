@@ -24,6 +24,7 @@ class RulesArgs:
     label_column: str | None = None
     seed: int = 0
     trust_model: bool = False
+    html: bool = False
 
     def canonical_argv(self) -> list[str]:
         """The command line that reproduces this run (output location and verbosity left out)."""
@@ -97,5 +98,5 @@ def run_rules(args: RulesArgs, on_note: Callable[[str], None] = lambda _: None) 
     header = report_header("rules", args.canonical_argv(), args.seed, model)
     data_info = {"path": str(args.data), "n_rows": len(frame), "ignored_columns": table.ignored_columns}
     report = rules_report(header, result, data_info, notes + result.notes)
-    files = write_rules_report(report, result, args.out)
+    files = write_rules_report(report, result, args.out, html=args.html)
     return RulesOutcome(report=report, out_dir=args.out, files=files, notes=notes + result.notes)
