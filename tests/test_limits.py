@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.conftest import ROOT, SAMPLES, run_in_process, run_xai
@@ -138,3 +139,22 @@ def test_values_and_exceptions_come_back() -> None:
         run_with_timeout(fails, 60, "work")
     assert any("in the --timeout worker process" in note for note in info.value.__notes__)
     assert run_with_timeout(lambda: 7, None, "work") == 7
+
+
+def test_after_an_openmp_model_ran_in_this_process(tmp_path: Path) -> None:
+    """A batch driver (or this test process) that already ran HistGradientBoosting: the forked
+    worker must not wait for ever on GNU OpenMP's thread pool."""
+    import warnings
+
+    import joblib
+
+    model_path, data_path = SAMPLES["credit"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = pd.read_csv(data_path).head(50)
+        joblib.load(model_path).predict_proba(rows.drop(columns="decision"))
+    result = run_in_process(
+        "explain", model_path, data_path, "--rows", "0:2", "--background", "5", "--max-plots", "0",
+        "--timeout", "60", "--out", tmp_path / "out",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
