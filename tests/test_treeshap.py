@@ -50,7 +50,7 @@ def exact(function, rows: np.ndarray, background: np.ndarray) -> np.ndarray:
 def test_tree_shap_equals_exact_enumeration(name: str, make, output: str, data) -> None:
     features, labels = data
     model = make().fit(features, labels)
-    rows, background = features[100:112], features[:30]
+    rows, background = features[100:108], features[:20]
     function = {
         "HistGradientBoostingClassifier": lambda Z: model.decision_function(Z),
         "RandomForestClassifier": lambda Z: model.predict_proba(Z)[:, 1],

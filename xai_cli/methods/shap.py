@@ -26,6 +26,8 @@ ALGORITHMS = ("auto", "tree", "linear", "exact", "permutation")
 # of 30 columns cost 14,848 model rows per row, a seventh of shap.KernelExplainer's default budget with a
 # 50-row background; measured error ~4% of mean |phi| on a 30-column MLP (benchmarks/README.md).
 DEFAULT_PERMUTATIONS = 512
+# A permutation run whose relative standard error exceeds this says so in the report's notes.
+NOTED_RELATIVE_ERROR = 0.05
 # 2^10 coalitions x 100 background rows = 102,400 model rows per explained row: still seconds for 100 rows.
 EXACT_MAX_FEATURES = 10
 # Enumerating every coalition of a tree model within this many tree traversals (about 0.1 s) is exact and
@@ -180,7 +182,13 @@ def explain_shap(
         details = [{"max_standard_error": float(e.max())} for e in errors]
         scale = float(np.abs(shapley.values[index, :, target_array]).mean())
         # Estimated mean |error| / mean |value| (the mean absolute error of a normal estimate is ~0.8 SE).
-        settings["relative_standard_error"] = float(errors.mean() / scale) if scale > 0 else 0.0
+        relative = float(errors.mean() / scale) if scale > 0 else 0.0
+        settings["relative_standard_error"] = relative
+        if relative > NOTED_RELATIVE_ERROR:
+            notes.append(
+                f"sampling error: the attributions' standard error is {relative:.0%} of their mean size; "
+                f"--permutations {4 * options.n_permutations} would about halve it"
+            )
     return ExplainResult(
         method="shap",
         algorithm=algorithm,

@@ -30,14 +30,12 @@ def _figure(height_items: int, width: float = 8.0) -> tuple[Any, Any]:
 
 def _save(figure: Any, path: Path, axes: Any = None) -> None:
     """Lay out (margins measured from ``axes``' labels, else tight_layout) and write the PNG."""
-    if axes is None:
-        figure.tight_layout()
-    else:
+    if axes is not None:
         _fit_margins(figure, axes)
     figure.savefig(path, format="png", metadata={"Software": None})
 
 
-def _fit_margins(figure: Any, axes: Any) -> None:
+def _fit_margins(figure: Any, axes: Any, right_inches: float = 0.3) -> None:
     """Margins from the measured width of the y tick labels and the height of the title and x labels.
 
     What ``tight_layout`` finds for these one-axes bar charts, at a fraction of its cost: it lays out
@@ -62,7 +60,7 @@ def _fit_margins(figure: Any, axes: Any) -> None:
     top = extent(axes.title)[1] + pad
     figure.subplots_adjust(
         left=min(0.6, left / width),
-        right=1 - 0.3 * figure.dpi / width,
+        right=1 - right_inches * figure.dpi / width,
         bottom=min(0.45, bottom / height),
         top=1 - min(0.3, top / height),
     )
@@ -114,8 +112,10 @@ def beeswarm_plot(
     axes.axvline(0, color="#999999", linewidth=0.8)
     axes.set_xlabel(xlabel)
     axes.set_title(title)
+    # Margins first: the colour bar then takes its room from the laid-out axes.
+    _fit_margins(figure, axes, right_inches=0.75 if scatter is not None else 0.3)
     if scatter is not None:
-        bar = figure.colorbar(scatter, ax=axes, ticks=[0, 1], aspect=40)
+        bar = figure.colorbar(scatter, ax=axes, ticks=[0, 1], aspect=40, pad=0.02)
         bar.ax.set_yticklabels(["low", "high"])
         bar.set_label("column value (grey: category)")
     _save(figure, path)
