@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -158,3 +159,24 @@ def test_after_an_openmp_model_ran_in_this_process(tmp_path: Path) -> None:
         "--timeout", "60", "--out", tmp_path / "out",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
+
+
+def test_in_a_batch_the_slow_input_is_stopped_and_the_others_are_done(tmp_path: Path) -> None:
+    """xai explain MODEL DIR --timeout S: the input that hangs is listed as failed, exit 5."""
+    model = save_sleepy_tree(IRIS_DATA, tmp_path / "sleepy.joblib", sleep_seconds=600, sleep_above=100.0)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    frame = pd.read_csv(IRIS_DATA)
+    frame.to_csv(inputs / "fast.csv", index=False)
+    frame.assign(sepal_length=frame.sepal_length.where(frame.index != 1, 1000.0)).to_csv(
+        inputs / "slow.csv", index=False
+    )
+    out = tmp_path / "out"
+    result = run_xai("explain", model, inputs, *QUICK, "--out", out, "--timeout", "30", "--trust-model")
+    assert result.exit_code == 5, result.stderr
+    index = json.loads((out / "index.json").read_text())
+    status = {Path(entry["input"]).name: entry for entry in index["inputs"]}
+    assert status["fast.csv"]["status"] == "ok"
+    assert status["slow.csv"]["status"] == "failed" and "30" in status["slow.csv"]["error"]
+    assert (out / "fast.csv" / "explain.json").exists()
+    assert not (out / "slow.csv" / "explain.json").exists()
