@@ -187,3 +187,106 @@ def test_standard_error_predicts_the_error_on_12_columns() -> None:
     assert error.mean() < 2.0 * standard_error.mean()
     assert error.max() < 5.0 * standard_error.max()
     np.testing.assert_allclose(result.values.sum(axis=1) + result.base, result.prediction, atol=1e-12)
+
+
+def test_tolerance_stops_a_pairwise_model_after_the_first_round() -> None:
+    """With a tolerance, a pairwise model's first round (one pair per background row, a second for up
+    to 16 of them) already shows no spread: every row stops there, exact, far below its budget."""
+    rng = np.random.default_rng(8)
+    n = 30
+    weights, pairs = rng.normal(size=n), symmetric_pairs(rng, n)
+    rows, background = rng.normal(size=(3, n)), rng.normal(size=(40, n))
+    groups = [np.array([i]) for i in range(n)]
+    f, expected = quadratic(weights, pairs), pairwise_closed_form(weights, pairs, rows, background)
+    result = permutation_shapley(f, rows, background, groups, 4000, seeds=[1, 2, 3], tolerance=0.01)
+    np.testing.assert_allclose(result.values[:, :, 0], expected, atol=1e-9)
+    np.testing.assert_allclose(result.standard_error, 0.0, atol=1e-12)
+    assert result.permutations.tolist() == [2 * (40 + 16)] * 3
+
+
+def tanh_model(n: int, seed: int):
+    weights = np.random.default_rng(seed).normal(size=n)
+
+    def f(Z: np.ndarray) -> np.ndarray:
+        return np.tanh(Z @ weights + Z[:, 0] * Z[:, 1] * Z[:, 2])[:, None]
+
+    return f
+
+
+def test_tolerance_is_met_and_the_error_agrees_with_it() -> None:
+    """A model with high-order interactions over 12 columns: each row samples until its relative
+    standard error is at most the tolerance, within its budget, and against exact enumeration the
+    error is of the size the standard error says."""
+    rng = np.random.default_rng(6)
+    n = 12
+    f = tanh_model(n, 6)
+    rows, background = rng.normal(size=(3, n)), rng.normal(size=(6, n))
+    groups = [np.array([i]) for i in range(n)]
+    exact = exact_shapley(f, rows, background, groups).values[:, :, 0]
+    result = permutation_shapley(f, rows, background, groups, 100_000, seeds=[1, 2, 3], tolerance=0.02)
+    values, errors = result.values[:, :, 0], result.standard_error[:, :, 0]
+    relative = errors.mean(axis=1) / np.abs(values).mean(axis=1)
+    assert (relative <= 0.02).all()
+    assert (result.permutations < 100_000).all() and (result.permutations > 2 * (6 + 6)).all()
+    error = np.abs(values - exact)
+    assert error.mean() < 2.0 * errors.mean()
+    assert error.mean() / np.abs(exact).mean() < 0.04
+
+
+def test_a_looser_tolerance_costs_fewer_orders_and_the_budget_caps_them() -> None:
+    rng = np.random.default_rng(9)
+    n = 12
+    f = tanh_model(n, 9)
+    rows, background = rng.normal(size=(4, n)), rng.normal(size=(8, n))
+    groups = [np.array([i]) for i in range(n)]
+    seeds = [1, 2, 3, 4]
+    tight = permutation_shapley(f, rows, background, groups, 50_000, seeds, tolerance=0.01)
+    loose = permutation_shapley(f, rows, background, groups, 50_000, seeds, tolerance=0.05)
+    assert (loose.permutations < tight.permutations).all()
+    capped = permutation_shapley(f, rows, background, groups, 160, seeds, tolerance=0.001)
+    assert (capped.permutations <= 160).all() and (capped.permutations > 100).all()
+
+
+def test_adaptive_rows_do_not_depend_on_each_other_or_on_batching(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each row's rounds depend on its own samples alone: explaining it with other rows, in tiny model
+    calls, or in blocks of one row gives the same values and the same number of orders."""
+    import xai_cli.methods.shapley as shapley
+
+    rng = np.random.default_rng(10)
+    n = 12
+    f = tanh_model(n, 10)
+    rows, background = rng.normal(size=(3, n)), rng.normal(size=(5, n))
+    groups = [np.array([i]) for i in range(n)]
+    whole = permutation_shapley(f, rows, background, groups, 5000, [4, 5, 6], tolerance=0.03)
+    alone = permutation_shapley(f, rows[1:2], background, groups, 5000, [5], tolerance=0.03)
+    np.testing.assert_array_equal(alone.values[0], whole.values[1])
+    assert alone.permutations[0] == whole.permutations[1]
+    monkeypatch.setattr(shapley, "EVAL_BATCH_CELLS", 5 * n)
+    monkeypatch.setattr(shapley, "ACCUMULATOR_CELLS", 1)
+    split = permutation_shapley(f, rows, background, groups, 5000, [4, 5, 6], tolerance=0.03)
+    np.testing.assert_allclose(split.values, whole.values, atol=1e-14)
+    np.testing.assert_array_equal(split.permutations, whole.permutations)
+
+
+def test_walk_rows_equal_a_plain_selection_with_grouped_and_unowned_columns() -> None:
+    """The bit-blended walk rows are exactly what np.where would pick, for players owning several
+    columns and for a column that belongs to no player (it keeps the background's value)."""
+    from xai_cli.methods.shapley import walk_hybrids
+
+    rng = np.random.default_rng(11)
+    n_units, n_players = 700, 4  # more units than one blend slab
+    owner = np.array([0, 0, 1, 2, 4, 3, 3])  # column 4 has no player
+    rank = rng.permuted(np.tile(np.arange(n_players), (n_units, 1)), axis=1)
+    column_rank = np.concatenate([rank, np.full((n_units, 1), n_players)], axis=1)[:, owner]
+    explained = rng.normal(size=(n_units, len(owner)))
+    reference = rng.normal(size=(n_units, len(owner)))
+    reference[:, 2] = -0.0  # signed zeros and equal values survive the bit blend
+    explained[:5, 2] = 0.0
+    out = np.empty((2, n_players - 1, n_units, len(owner)))
+    walk_hybrids(column_rank, explained, reference, out)
+    for k in range(1, n_players):
+        forward = column_rank < k
+        np.testing.assert_array_equal(out[0, k - 1], np.where(forward, explained, reference))
+        reverse = column_rank < n_players - k
+        np.testing.assert_array_equal(out[1, k - 1], np.where(reverse, reference, explained))
+    assert np.signbit(out[0, 0, :, 2]).any() and (out[0, :, :, 4] == reference[:, 4]).all()

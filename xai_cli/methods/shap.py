@@ -22,11 +22,14 @@ from xai_cli.methods.targets import resolve_targets, target_label
 from xai_cli.models.base import Model, OutputSpace
 
 ALGORITHMS = ("auto", "tree", "linear", "exact", "permutation")
-# Orders sampled per explained row by the permutation algorithm: (M - 1) model rows each, so 512 orders
-# of 30 columns cost 14,848 model rows per row, a seventh of shap.KernelExplainer's default budget with a
-# 50-row background; measured error ~4% of mean |phi| on a 30-column MLP (benchmarks/README.md).
-DEFAULT_PERMUTATIONS = 512
-# A permutation run whose relative standard error exceeds this says so in the report's notes.
+# Orders sampled per explained row by the permutation algorithm, at most: (M - 1) model rows each, so
+# 1024 orders of 30 columns cost 29,696 model rows per row, under a third of shap.KernelExplainer's
+# default budget with a 50-row background (benchmarks/README.md).
+DEFAULT_PERMUTATIONS = 1024
+# A row stops sampling once its relative standard error (mean standard error over mean |attribution|)
+# is at most this; a model with at most pairwise interactions stops after the first round, exact.
+DEFAULT_TOLERANCE = 0.01
+# A fixed-budget run (tolerance 0) whose relative standard error exceeds this says so in the notes.
 NOTED_RELATIVE_ERROR = 0.05
 # 2^10 coalitions x 100 background rows = 102,400 model rows per explained row: still seconds for 100 rows.
 EXACT_MAX_FEATURES = 10
@@ -52,6 +55,7 @@ class ShapOptions:
     output: OutputSpace | None = None
     target: str | None = None
     n_permutations: int = DEFAULT_PERMUTATIONS
+    tolerance: float = DEFAULT_TOLERANCE
     seed: int = 0
 
 
@@ -94,14 +98,16 @@ def choose_algorithm(
         raise UsageError(f"--algorithm {requested}: expected one of {', '.join(ALGORITHMS)}")
     tree_ok = (
         model.tree_estimator is not None
-        and not model.categorical_columns
+        # Category columns reach the tree as numbers only through a Pipeline's one-to-one encoder.
+        and (not model.categorical_columns or model.tree_input_view is not None)
         # shap reads HistGradientBoosting's category bitsets as numeric thresholds.
         and not np.any(getattr(model.tree_estimator, "is_categorical_", None))
     )
     linear_ok = model.linear_in_inputs and output in ("raw", "value")
     if requested == "tree" and not tree_ok:
         raise UsageError(
-            "--algorithm tree needs a bare tree ensemble over numeric columns; use exact or permutation"
+            "--algorithm tree needs a tree ensemble over numeric columns, bare or after column-wise steps "
+            "(scalers, ordinal encoders, imputers); use exact or permutation"
         )
     if requested == "linear" and not linear_ok:
         raise UsageError(
@@ -165,6 +171,7 @@ def explain_shap(
             pairs = pairs_per_background_row(options.n_permutations, len(background))
             settings["permutations"] = 2 * pairs * len(background)
             settings["orders_per_background_row"] = 2 * pairs
+            settings["tolerance"] = options.tolerance
             seeds = [options.seed * 1_000_003 + row for row in rows]
             shapley = permutation_shapley(
                 function.evaluate,
@@ -173,22 +180,15 @@ def explain_shap(
                 function.groups,
                 options.n_permutations,
                 seeds,
+                tolerance=options.tolerance,
+                targets=targets,
             )
     index = np.arange(len(rows))
     target_array = np.asarray(targets)
     details = []
     if shapley.standard_error is not None:
-        errors = shapley.standard_error[index, :, target_array]
-        details = [{"max_standard_error": float(e.max())} for e in errors]
-        scale = float(np.abs(shapley.values[index, :, target_array]).mean())
-        # Estimated mean |error| / mean |value| (the mean absolute error of a normal estimate is ~0.8 SE).
-        relative = float(errors.mean() / scale) if scale > 0 else 0.0
-        settings["relative_standard_error"] = relative
-        if relative > NOTED_RELATIVE_ERROR:
-            notes.append(
-                f"sampling error: the attributions' standard error is {relative:.0%} of their mean size; "
-                f"--permutations {4 * options.n_permutations} would about halve it"
-            )
+        details, sampling_notes = _sampling_report(shapley, index, target_array, options, settings)
+        notes.extend(sampling_notes)
     return ExplainResult(
         method="shap",
         algorithm=algorithm,
@@ -205,6 +205,47 @@ def explain_shap(
         row_details=details,
         notes=notes,
     )
+
+
+def _sampling_report(
+    shapley: ShapleyValues,
+    index: np.ndarray,
+    targets: np.ndarray,
+    options: ShapOptions,
+    settings: dict[str, object],
+) -> tuple[list[dict[str, object]], list[str]]:
+    """Per-row sampling figures (orders used, standard errors) of the permutation algorithm, the run's
+    summary in ``settings``, and a note when the sampling error is larger than asked (or, at a fixed
+    budget, large)."""
+    assert shapley.standard_error is not None and shapley.permutations is not None
+    errors = shapley.standard_error[index, :, targets]
+    values = np.abs(shapley.values[index, :, targets])
+    used = shapley.permutations
+    details: list[dict[str, object]] = []
+    for e, v, n in zip(errors, values, used, strict=True):
+        row_relative = float(e.mean() / v.mean()) if v.mean() > 0 else 0.0
+        details.append(
+            {
+                "max_standard_error": float(e.max()),
+                "relative_standard_error": row_relative,
+                "permutations": int(n),
+            }
+        )
+    scale = float(values.mean())
+    # Estimated mean |error| / mean |value| (the mean absolute error of a normal estimate is ~0.8 SE).
+    relative = float(errors.mean() / scale) if scale > 0 else 0.0
+    settings["relative_standard_error"] = relative
+    settings["mean_permutations_used"] = float(np.mean(used)) if len(used) else 0.0
+    notes: list[str] = []
+    wanted = options.tolerance if options.tolerance > 0 else NOTED_RELATIVE_ERROR
+    if relative > wanted:
+        asked = f"{options.tolerance:g} asked" if options.tolerance > 0 else "a fixed budget"
+        notes.append(
+            f"sampling error: the attributions' standard error is {relative:.1%} of their mean size "
+            f"({asked}) after at most {settings['permutations']} orders per row; "
+            f"--permutations {4 * options.n_permutations} would about halve it"
+        )
+    return details, notes
 
 
 def _tree_shap(
@@ -228,16 +269,27 @@ def _tree_shap(
         )
     else:
         tree_output = "raw"
-    # The one float64 copy of the explained and background rows, recoded in place (see treeshap.py).
-    stacked = np.empty((len(X) + len(background), X.shape[1]))
-    for position, column in enumerate(X.columns):
-        stacked[: len(X), position] = X[column].to_numpy(dtype=float)
-        stacked[len(X) :, position] = background[column].to_numpy(dtype=float)
+    view = model.tree_input_view
+    if view is None:
+        # The one float64 copy of the explained and background rows, recoded in place (see treeshap.py).
+        stacked = np.empty((len(X) + len(background), X.shape[1]))
+        for position, column in enumerate(X.columns):
+            stacked[: len(X), position] = X[column].to_numpy(dtype=float)
+            stacked[len(X) :, position] = background[column].to_numpy(dtype=float)
+    else:
+        stacked = np.concatenate([view.encode(X), view.encode(background)])
     values, base, coded = tree_shap(estimator, stacked, len(X), tree_output)
     if not coded:
         notes.append("split thresholds passed to shap as they are (float32 in shap's interventional code)")
     if values.ndim == 2:
         values = values[:, :, None]
+    if view is not None:
+        # Each raw column's one encoded column; a column the Pipeline drops gets nothing.
+        raw = np.zeros((values.shape[0], len(view.groups), values.shape[2]))
+        for column, encoded in enumerate(view.groups):
+            if len(encoded):
+                raw[:, column] = values[:, encoded[0]]
+        values = raw
     n_outputs = len(model.output_names(output))
     if values.shape[2] == 1 and n_outputs == 2:
         complement = 1.0 - base if output == "probability" else -base
