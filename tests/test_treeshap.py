@@ -114,3 +114,65 @@ def test_explain_tree_matches_exact_on_a_boosted_model(tmp_path: Path, data) -> 
         assert a["additivity_error"] < 1e-5
         for column, value in a["attributions"].items():
             assert value == pytest.approx(b["attributions"][column], abs=2e-6)
+
+
+def test_a_tree_after_column_wise_steps_is_explained_exactly_by_tree_shap(tmp_path: Path, data) -> None:
+    """A Pipeline of a ColumnTransformer (scaled numbers, an ordinal-encoded category, columns reordered)
+    and a gradient-boosted model: TreeSHAP on the encoded columns (what auto picks, once enumeration is
+    dearer), keyed by the file's columns, equals exact enumeration through the whole Pipeline."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder, StandardScaler
+
+    from xai_cli.methods.shap import choose_algorithm
+    from xai_cli.models.loader import load_model
+
+    features, labels = data
+    frame = pd.DataFrame(features[:, :5], columns=["a", "b", "c", "d", "e"])
+    frame["grade"] = np.where(features[:, 5] > np.median(features[:, 5]), "high", "low")
+    steps = ColumnTransformer(
+        [("cat", OrdinalEncoder(), ["grade"]), ("num", StandardScaler(), ["e", "a", "b", "c", "d"])]
+    )
+    model = Pipeline([("prep", steps), ("fit", GradientBoostingRegressor(n_estimators=30, random_state=0))])
+    model.fit(frame, labels)
+    joblib.dump(model, tmp_path / "pipeline.joblib")
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    common = ["explain", tmp_path / "pipeline.joblib", tmp_path / "data.csv", "--rows", "0:8"]
+    common += ["--background", "25", "--json", "--out", tmp_path / "r"]
+    assert choose_algorithm(load_model(tmp_path / "pipeline.joblib"), "value", 6, "auto", 1000, 100) == "tree"
+    tree = json.loads(run_in_process(*common, "--algorithm", "tree").stdout)
+    enumerated = json.loads(run_in_process(*common, "--algorithm", "exact").stdout)
+    assert tree["algorithm"] == "tree" and enumerated["algorithm"] == "exact"
+    assert tree["feature_names"] == ["a", "b", "c", "d", "e", "grade"]
+    for a, b in zip(tree["rows"], enumerated["rows"], strict=True):
+        assert a["additivity_error"] < 1e-6  # shap keeps leaf values in float32
+        for column, value in a["attributions"].items():
+            assert value == pytest.approx(b["attributions"][column], abs=2e-6)
+
+
+def test_a_tree_after_one_hot_encoding_is_not_given_to_tree_shap(tmp_path: Path, data) -> None:
+    """One-hot columns would be separate players to TreeSHAP, but the file's column is one player: such
+    a Pipeline is explained by enumeration (or sampling), and --algorithm tree says why it refuses."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    features, labels = data
+    frame = pd.DataFrame(features[:, :3], columns=["a", "b", "c"])
+    frame["grade"] = np.where(features[:, 5] > np.median(features[:, 5]), "high", "low")
+    steps = ColumnTransformer([("cat", OneHotEncoder(), ["grade"])], remainder="passthrough")
+    model = Pipeline([("prep", steps), ("fit", GradientBoostingRegressor(n_estimators=10, random_state=0))])
+    joblib.dump(model.fit(frame, labels), tmp_path / "onehot.joblib")
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    common = [
+        "explain",
+        tmp_path / "onehot.joblib",
+        tmp_path / "data.csv",
+        "--rows",
+        "0:3",
+        "--out",
+        tmp_path,
+    ]
+    assert json.loads(run_in_process(*common, "--json").stdout)["algorithm"] == "exact"
+    refused = run_in_process(*common, "--algorithm", "tree")
+    assert refused.exit_code == 2 and "column-wise steps" in refused.stderr

@@ -56,6 +56,7 @@ class Model:
     has_raw_output: bool = False
     encoded_view: EncodedView | None = None
     tree_estimator: Any = None
+    tree_input_view: EncodedView | None = None  # set when the tree reads a Pipeline's encoded columns
     linear_in_inputs: bool = False
     network: Any = None
     architecture: str | None = None

@@ -105,6 +105,14 @@ def from_estimator(estimator: Any, *, path: Path, sha256: str, file_format: str)
         TREE_MODULE_PREFIXES
     )
     is_linear = type(final).__module__.startswith("sklearn.linear_model") and hasattr(final, "coef_")
+    # A tree after column-wise steps that map each raw column to one column (scalers, ordinal encoders,
+    # imputers) is explained exactly by TreeSHAP on the encoded columns: a column-wise bijection changes
+    # no coalition's value. A one-hot block is not: its columns would be separate players to TreeSHAP.
+    tree_view = (
+        view
+        if is_tree and view is not None and view.additive_final and all(len(g) == 1 for g in view.groups)
+        else None
+    )
     return Model(
         path=path,
         sha256=sha256,
@@ -119,7 +127,8 @@ def from_estimator(estimator: Any, *, path: Path, sha256: str, file_format: str)
         categorical_columns=frozenset(categorical_columns(estimator, feature_names)),
         has_raw_output=has_raw,
         encoded_view=view,
-        tree_estimator=final if is_tree and not _is_pipeline(estimator) else None,
+        tree_estimator=final if is_tree and (not _is_pipeline(estimator) or tree_view is not None) else None,
+        tree_input_view=tree_view,
         linear_in_inputs=is_linear
         and (not _is_pipeline(estimator) or (view is not None and view.additive_final)),
     )
