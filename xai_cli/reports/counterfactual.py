@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xai_cli.methods.counterfactual import Counterfactual, CounterfactualResult
 from xai_cli.reports.json_report import dumps
 from xai_cli.reports.writer import staged_report, write_atomic
+
+if TYPE_CHECKING:
+    from xai_cli.reports.render import PlotHelper
 
 MAX_ROWS_SHOWN = 10
 
@@ -72,18 +76,25 @@ def counterfactual_report(
 
 
 def write_counterfactual_report(
-    report: dict[str, Any], out_dir: Path, max_plots: int, html: bool = False
+    report: dict[str, Any],
+    out_dir: Path,
+    max_plots: int,
+    html: bool = False,
+    plot_helper: PlotHelper | None = None,
 ) -> list[str]:
     """Write one PNG per row (up to ``max_plots``), counterfactual.json (with ``html``, report.html);
-    return the file names."""
+    return the file names. ``plot_helper`` draws the PNGs in a helper process (reports/render.py)."""
     from xai_cli.reports.counterfactual_plot import draw_counterfactuals
+    from xai_cli.reports.render import render_plots
 
     written = []
     with staged_report(out_dir) as staging:
+        jobs = []
         for entry in report["rows"][: max(0, max_plots)]:
             name = f"counterfactual_row_{entry['row']}.png"
-            draw_counterfactuals(entry, report, staging / name)
+            jobs.append(partial(draw_counterfactuals, entry, report, staging / name))
             written.append(name)
+        render_plots(jobs, plot_helper)
         if html:
             from xai_cli.reports.html import write_report_html
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from xai_cli.methods.results import ExplainResult
 from xai_cli.models.base import Model
 from xai_cli.reports import plots
 from xai_cli.reports.json_report import dumps
+from xai_cli.reports.render import PlotHelper, PlotJob, render_plots
 from xai_cli.reports.writer import staged_report, write_atomic
 
 
@@ -29,11 +31,19 @@ def write_explain_report(
     out_dir: Path,
     max_plots: int,
     html: bool = False,
+    plot_helper: PlotHelper | None = None,
 ) -> list[str]:
     """Write explain.json and the plots under ``out_dir`` (with ``html``, report.html); return the names."""
     with staged_report(out_dir) as staging:
         written = draw_explain_plots(
-            staging, result.global_importance(), len(result.rows), result.targets, result, result, max_plots
+            staging,
+            result.global_importance(),
+            len(result.rows),
+            result.targets,
+            result,
+            result,
+            max_plots,
+            plot_helper=plot_helper,
         )
         if html:
             from xai_cli.reports.html import write_report_html
@@ -53,12 +63,14 @@ def draw_explain_plots(
     per_row: ExplainResult,
     max_plots: int,
     beeswarm_note: str = "",
+    plot_helper: PlotHelper | None = None,
 ) -> list[str]:
     """Draw the PNGs of an explain report into ``folder``; return their names.
 
     ``importance`` and ``n_rows`` describe all explained rows; ``beeswarm`` holds the rows drawn in the
     beeswarm and ``per_row`` the rows that get their own plot (the first ``max_plots``). A streamed run
-    passes a sample and the first rows; a plain run passes its one result twice.
+    passes a sample and the first rows; a plain run passes its one result twice. ``plot_helper`` draws
+    part of them in a helper process (reports/render.py).
     """
     method_name = "SHAP" if per_row.method == "shap" else "LIME"
     unit = {
@@ -68,31 +80,44 @@ def draw_explain_plots(
     }[per_row.output]
     target_names = sorted({str(t) for t in targets})
     target_text = target_names[0] if len(target_names) == 1 else "each row's predicted class"
+    jobs: list[PlotJob] = []
     written: list[str] = []
-    plots.global_importance_plot(
-        importance,
-        folder / "global_importance.png",
-        f"{method_name} global importance over {n_rows} rows (target: {target_text})",
-        f"mean |{method_name} attribution| (change in {unit})",
-    )
-    written.append("global_importance.png")
-    if per_row.method == "shap":
-        plots.beeswarm_plot(
-            beeswarm.values,
-            beeswarm.feature_values,
+
+    def add(name: str, job: PlotJob) -> None:
+        jobs.append(job)
+        written.append(name)
+
+    add(
+        "global_importance.png",
+        partial(
+            plots.global_importance_plot,
             importance,
-            folder / "beeswarm.png",
-            f"SHAP values per row ({per_row.algorithm}; target: {target_text}){beeswarm_note}",
-            f"SHAP value (change in {unit})",
+            folder / "global_importance.png",
+            f"{method_name} global importance over {n_rows} rows (target: {target_text})",
+            f"mean |{method_name} attribution| (change in {unit})",
+        ),
+    )
+    if per_row.method == "shap":
+        add(
+            "beeswarm.png",
+            partial(
+                plots.beeswarm_plot,
+                beeswarm.values,
+                beeswarm.feature_values,
+                importance,
+                folder / "beeswarm.png",
+                f"SHAP values per row ({per_row.algorithm}; target: {target_text}){beeswarm_note}",
+                f"SHAP value (change in {unit})",
+            ),
         )
-        written.append("beeswarm.png")
     result = per_row
     for i, row in enumerate(result.rows[: max(0, max_plots)]):
         label = output_label(result, result.targets[i])
         values = result.feature_values.iloc[i].to_dict()
         if result.method == "shap":
             name = f"waterfall_row_{row}.png"
-            plots.waterfall_plot(
+            job = partial(
+                plots.waterfall_plot,
                 result.feature_names,
                 result.values[i],
                 values,
@@ -108,12 +133,14 @@ def draw_explain_plots(
             conditions = details.get("conditions", {})
             labels = [conditions.get(f, f) for f in result.feature_names]
             score = details.get("local_model_score", float("nan"))
-            plots.weights_plot(
+            job = partial(
+                plots.weights_plot,
                 labels,
                 result.values[i],
                 folder / name,
                 f"Row {row}: {label} = {result.predictions[i]:.4g} (LIME, local R² = {score:.2f})",
                 f"local-model weight on {label}",
             )
-        written.append(name)
+        add(name, job)
+    render_plots(jobs, plot_helper)
     return written

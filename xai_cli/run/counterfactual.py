@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xai_cli.errors import GateFailed, InputError, UsageError
+
+if TYPE_CHECKING:
+    from xai_cli.reports.render import PlotHelper
 
 MIN_EVALS = 100
 
@@ -74,9 +77,23 @@ class CounterfactualOutcome:
 
 
 def run_counterfactual(
-    args: CounterfactualArgs, on_note: Callable[[str], None] = lambda _: None
+    args: CounterfactualArgs, on_note: Callable[[str], None] = lambda _: None, plot_helper: bool = False
 ) -> CounterfactualOutcome:
-    """Counterfactuals for the selected rows; write counterfactual.json and a PNG per row to ``args.out``."""
+    """Counterfactuals for the selected rows; write counterfactual.json and a PNG per row to ``args.out``.
+
+    ``plot_helper`` lets a helper process import matplotlib and draw the PNGs on a second core while
+    the search runs (reports/render.py): for one input at a time, not inside a batch."""
+    if not plot_helper:
+        return _counterfactual(args, on_note, None)
+    from xai_cli.reports.render import plot_helper as forked_helper
+
+    with forked_helper(args.max_plots) as helper:
+        return _counterfactual(args, on_note, helper)
+
+
+def _counterfactual(
+    args: CounterfactualArgs, on_note: Callable[[str], None], helper: PlotHelper | None
+) -> CounterfactualOutcome:
     from xai_cli.data.constraints import merge_specs, read_constraints_file, spec_from_options
     from xai_cli.data.rows import parse_rows
     from xai_cli.data.tabular import read_table
@@ -146,7 +163,7 @@ def run_counterfactual(
     header = report_header("counterfactual", args.canonical_argv(), args.seed, model)
     data_info = {"path": str(args.data), "n_rows": len(frame), "ignored_columns": table.ignored_columns}
     report = counterfactual_report(header, result, data_info, notes + result.notes)
-    files = write_counterfactual_report(report, args.out, args.max_plots, html=args.html)
+    files = write_counterfactual_report(report, args.out, args.max_plots, html=args.html, plot_helper=helper)
     return CounterfactualOutcome(report=report, out_dir=args.out, files=files, notes=notes + result.notes)
 
 
