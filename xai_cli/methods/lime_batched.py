@@ -25,6 +25,8 @@ Predict = Callable[[np.ndarray], np.ndarray]
 BATCH_CELLS = 1_500_000
 # Beyond this many standard deviations a bin's normal probabilities underflow; scipy takes those bins.
 TAIL_LIMIT = 30.0
+# Threads drawing rows' samples: drawing is numpy and scipy ufunc work, which releases the GIL.
+DRAW_THREADS = 2
 # lime's 'auto' feature selection: forward selection up to this many features, highest weights beyond.
 FORWARD_SELECTION_MAX = 6
 
@@ -261,19 +263,44 @@ def explain_rows(
     num_samples: int,
     num_features: int,
 ) -> list[LocalModel]:
-    """One local model per row, ``labels[r]`` being the output column fitted for row r."""
+    """One local model per row, ``labels[r]`` being the output column fitted for row r.
+
+    Rows go in batches; while the model runs on one batch's samples (in a worker thread: scikit-learn's
+    trees, numpy and BLAS release the GIL), two threads draw the next batch's samples (each row from its
+    own generator, so in any order the same draws) and this thread fits the previous batch's local
+    models. One model call at a time, so a model's own threads are not oversubscribed; every draw and
+    fit is the same as in order, so the results are too.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     rows_per_batch = max(1, BATCH_CELLS // (num_samples * max(1, rows.shape[1])))
     tables = _tables(explainer)
     models: list[LocalModel] = []
-    for start in range(0, len(rows), rows_per_batch):
-        stop = min(len(rows), start + rows_per_batch)
-        draws = [
-            _draw(tables, explainer.discretizer, rows[r], num_samples, states[r]) for r in range(start, stop)
-        ]
-        outputs = predict(np.concatenate([inverse for _, inverse in draws]))  # C-contiguous copy
-        for offset, (r, (binary, _)) in enumerate(zip(range(start, stop), draws, strict=True)):
+
+    def draw(r: int) -> tuple[np.ndarray, np.ndarray]:
+        return _draw(tables, explainer.discretizer, rows[r], num_samples, states[r])
+
+    def fit(batch: range, draws: list[tuple[np.ndarray, np.ndarray]], outputs: Future[np.ndarray]) -> None:
+        predicted = outputs.result()
+        for offset, (r, (binary, _)) in enumerate(zip(batch, draws, strict=True)):
             distances = np.sqrt(binary.shape[1] - binary.sum(axis=1))
             weights = explainer.base.kernel_fn(distances)
-            target = outputs[offset * num_samples : (offset + 1) * num_samples, labels[r]]
+            target = predicted[offset * num_samples : (offset + 1) * num_samples, labels[r]]
             models.append(fit_local_model(binary, target, weights, num_features))
+
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="xai-lime-model") as model_pool,
+        ThreadPoolExecutor(max_workers=DRAW_THREADS, thread_name_prefix="xai-lime-draw") as draw_pool,
+    ):
+        waiting: tuple[range, list[tuple[np.ndarray, np.ndarray]], Future[np.ndarray]] | None = None
+        for start in range(0, len(rows), rows_per_batch):
+            batch = range(start, min(len(rows), start + rows_per_batch))
+            draws = list(draw_pool.map(draw, batch))
+            samples = np.concatenate([inverse for _, inverse in draws])  # C-contiguous copy
+            submitted = model_pool.submit(predict, samples)
+            if waiting is not None:
+                fit(*waiting)
+            waiting = (batch, draws, submitted)
+        if waiting is not None:
+            fit(*waiting)
     return models
