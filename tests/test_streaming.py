@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,24 @@ def test_chunked_errors_name_the_row_of_the_file(tmp_path: Path) -> None:
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
 
 
+@pytest.mark.parametrize("empty_row", [7, 123])  # in the first chunk, and in a later one
+def test_chunked_lime_names_a_missing_value_as_a_plain_run_does(empty_row: int, tmp_path: Path) -> None:
+    """The iris tree takes a missing value (SHAP explains it), LIME cannot perturb one: in chunks too,
+    exit 3 naming the row and column, and no report."""
+    model, data = SAMPLES["iris"]
+    frame = pd.read_csv(data)
+    frame.loc[empty_row, "sepal_width"] = np.nan
+    frame.to_csv(tmp_path / "iris.csv", index=False)
+    common = ["explain", model, tmp_path / "iris.csv", "--rows", "all", "--out", tmp_path / "r"]
+    common += ["--method", "lime", "--num-samples", "50", "--background", "150"]
+    for options in ([], ["--chunk-size", "50"]):
+        result = run_in_process(*common, *options)
+        assert result.exit_code == 3, result.stdout
+        line = f"row {empty_row} (line {empty_row + 2}), column 'sepal_width' is empty (missing value)"
+        assert line in result.stderr and "LIME cannot perturb" in result.stderr
+        assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
 def test_streaming_200k_rows_keeps_memory_bounded(tmp_path: Path) -> None:
     """Peak RSS of a streamed 200,000-row run stays near that of a 50-row run (loose bound)."""
     import joblib
@@ -113,6 +132,9 @@ def test_streaming_200k_rows_keeps_memory_bounded(tmp_path: Path) -> None:
             text=True,
             check=True,
             timeout=600,
+            # Both runs draw their plots themselves, so both hold matplotlib (a plain run would have a
+            # helper process draw them, and its own peak would not include matplotlib).
+            env={**os.environ, "XAI_PLOT_WORKERS": "1"},
         )
         return int(out.stdout.strip())
 

@@ -17,7 +17,14 @@ import numpy as np
 import pandas as pd
 
 from xai_cli.errors import InputError, UsageError
-from xai_cli.run.explain import METHODS, OUTPUTS, ExplainArgs, ExplainOutcome, background_from_file
+from xai_cli.run.explain import (
+    METHODS,
+    OUTPUTS,
+    ExplainArgs,
+    ExplainOutcome,
+    background_from_file,
+    check_no_missing_for_lime,
+)
 
 if TYPE_CHECKING:
     from xai_cli.methods.streaming import StreamedExplanation
@@ -48,9 +55,11 @@ def run_explain_streaming(
     if n_rows == 0:
         raise InputError(f"{args.data}: has a header but no data rows")
     selection = selected_rows(args.rows, n_rows, str(args.data))
-    background, background_source = _streamed_background(args, model, n_rows)
+    background, background_source, background_rows = _streamed_background(args, model, n_rows)
     source = Path(args.background) if background_source.startswith("file") else args.data
-    check_model_accepts(model, background, source)
+    check_model_accepts(model, background, source, row_numbers=background_rows)
+    if args.method == "lime":
+        check_no_missing_for_lime(background, background_rows, source)
 
     feature_names: list[str] | None = None
     summary: StreamedExplanation | None = None
@@ -81,6 +90,8 @@ def run_explain_streaming(
                     explained = table.frame.iloc[positions].reset_index(drop=True)
                     rows = [offset + int(p) for p in positions]
                     check_model_accepts(model, explained, args.data, row_numbers=rows)
+                    if args.method == "lime":
+                        check_no_missing_for_lime(explained, rows, args.data)
                     result = explain_selected_rows(args, model, explained, background, rows)
                     for note in result.notes:
                         if note not in notes:
@@ -144,8 +155,9 @@ def _positions_in_chunk(selection: range | list[int], offset: int, length: int) 
     return wanted[(wanted >= offset) & (wanted < offset + length)] - offset
 
 
-def _streamed_background(args: ExplainArgs, model: Any, n_rows: int) -> tuple[pd.DataFrame, str]:
-    """The same background rows as a plain run: N rows drawn with the seed over ``n_rows``, or a file.
+def _streamed_background(args: ExplainArgs, model: Any, n_rows: int) -> tuple[pd.DataFrame, str, list[int]]:
+    """The same background rows as a plain run: N rows drawn with the seed over ``n_rows``, or a file;
+    with where they came from and their row numbers in their file.
 
     Drawing from the data takes one pass that also validates every row (as a plain run does before it
     explains anything), so a bad cell fails the run at once, named by its row in the file.
@@ -156,7 +168,8 @@ def _streamed_background(args: ExplainArgs, model: Any, n_rows: int) -> tuple[pd
     chunk_size = int(args.chunk_size or 0)
     spec = args.background.strip()
     if not spec.isdigit():
-        return background_from_file(args, model)
+        background, source = background_from_file(args, model)
+        return background, source, list(range(len(background)))
     count = int(spec)
     if count < 1:
         raise UsageError("--background N needs N >= 1")
@@ -174,7 +187,7 @@ def _streamed_background(args: ExplainArgs, model: Any, n_rows: int) -> tuple[pd
         inside = positions[(positions >= offset) & (positions < offset + len(chunk))] - offset
         pieces.append(aligned.iloc[inside])
         offset += len(chunk)
-    return pd.concat(pieces, ignore_index=True), source
+    return pd.concat(pieces, ignore_index=True), source, [int(p) for p in positions]
 
 
 def _write_plots_and_json(
