@@ -359,3 +359,36 @@ def test_black_box_pairwise_model_is_explained_exactly(tmp_path: Path) -> None:
         expected = weights * (x - mean_b) + 0.5 * (pairs * terms).sum(axis=1)
         got = np.array([row["attributions"][c] for c in columns])
         np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+def test_permutation_rows_say_how_many_orders_they_took_and_how_precise(tmp_path: Path) -> None:
+    """A black box over 12 columns: each row samples until its relative standard error reaches
+    --tolerance (here within the budget) and says so; --tolerance 0 spends the whole budget on every row,
+    and a budget too small for the tolerance gives a note."""
+    import joblib
+    from sklearn.neural_network import MLPRegressor
+
+    rng = np.random.default_rng(12)
+    columns = [f"x{i}" for i in range(12)]
+    frame = pd.DataFrame(rng.normal(size=(120, 12)), columns=columns)
+    target = np.tanh(frame.x0 * frame.x1 * frame.x2) + frame.x3 - np.abs(frame.x4)
+    model = MLPRegressor(hidden_layer_sizes=(16,), max_iter=300, random_state=0).fit(frame, target)
+    joblib.dump(model, tmp_path / "mlp.joblib")
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    common = ["explain", tmp_path / "mlp.joblib", tmp_path / "data.csv", "--rows", "0:4", "--background"]
+    common += ["10", "--json", "--out", tmp_path / "r"]
+
+    adaptive = json.loads(run_in_process(*common, "--tolerance", "0.05", "--permutations", "20000").stdout)
+    assert adaptive["algorithm"] == "permutation" and adaptive["settings"]["tolerance"] == 0.05
+    for row in adaptive["rows"]:
+        assert row["relative_standard_error"] <= 0.05
+        assert 2 * (10 + 10) <= row["permutations"] < 20000
+    assert not adaptive["notes"]
+
+    fixed = json.loads(run_in_process(*common, "--tolerance", "0", "--permutations", "400").stdout)
+    assert [row["permutations"] for row in fixed["rows"]] == [400] * 4
+    assert fixed["settings"]["mean_permutations_used"] == 400
+
+    short = json.loads(run_in_process(*common, "--tolerance", "0.001", "--permutations", "60").stdout)
+    assert all(row["permutations"] == 60 for row in short["rows"])
+    assert any("0.001 asked" in note and "--permutations 240" in note for note in short["notes"])

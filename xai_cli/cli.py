@@ -128,11 +128,18 @@ def explain(
         int,
         typer.Option(
             min=2,
-            help="Permutation SHAP: orders sampled per row, spread evenly over the background rows in "
-            "antithetic pairs; each costs (columns - 1) model rows. More orders, smaller sampling error "
-            "(the report gives relative_standard_error).",
+            help="Permutation SHAP: at most this many orders sampled per row, spread evenly over the "
+            "background rows in antithetic pairs; each costs (columns - 1) model rows.",
         ),
-    ] = 512,
+    ] = 1024,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Permutation SHAP: a row stops sampling once its relative standard error (mean standard "
+            "error over mean |attribution|) is at most this; 0 always uses the whole --permutations budget.",
+        ),
+    ] = 0.01,
     num_samples: Annotated[int, typer.Option(help="LIME: perturbed samples per row.")] = 5000,
     num_features: Annotated[
         int | None, typer.Option(min=1, help="LIME: columns in each local model (default: all).")
@@ -219,6 +226,7 @@ def explain(
         algorithm=algorithm,
         output=output,
         permutations=permutations,
+        tolerance=tolerance,
         num_samples=num_samples,
         num_features=num_features,
         lime_engine=lime_engine,
@@ -245,7 +253,9 @@ def explain(
         if chunk_size is not None:
             with progress_bar("explaining", "rows", not quiet) as update:
                 return run_explain(args, note, update)
-        return _with_status(f"explaining with {method}", quiet, lambda: run_explain(args, note))
+        return _with_status(
+            f"explaining with {method}", quiet, lambda: run_explain(args, note, plot_helper=True)
+        )
 
     outcome = guarded(explain_file)
     from xai_cli.reports.summary import print_summary
@@ -833,7 +843,9 @@ def counterfactual(
     outcome = _existing_report(out, "counterfactual.json", note) if resume else None
     if outcome is None:
         outcome = guarded(
-            lambda: _with_status("searching counterfactuals", quiet, lambda: run_counterfactual(args, note))
+            lambda: _with_status(
+                "searching counterfactuals", quiet, lambda: run_counterfactual(args, note, plot_helper=True)
+            )
         )
     from xai_cli.reports.summary import print_summary
 

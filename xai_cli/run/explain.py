@@ -14,6 +14,7 @@ from xai_cli.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from xai_cli.methods.results import ExplainResult
+    from xai_cli.reports.render import PlotHelper
 
 METHODS = ("shap", "lime")
 OUTPUTS = ("auto", "probability", "raw")
@@ -33,7 +34,8 @@ class ExplainArgs:
     background: str = str(DEFAULT_BACKGROUND_ROWS)
     algorithm: str = "auto"
     output: str = "auto"
-    permutations: int = 512
+    permutations: int = 1024
+    tolerance: float = 0.01
     num_samples: int = 5000
     num_features: int | None = None
     lime_engine: str = "fast"
@@ -69,6 +71,8 @@ class ExplainArgs:
                 self.output,
                 "--permutations",
                 str(self.permutations),
+                "--tolerance",
+                repr(float(self.tolerance)),
             ]
         else:
             argv += ["--num-samples", str(self.num_samples), "--lime-engine", self.lime_engine]
@@ -93,28 +97,48 @@ def run_explain(
     args: ExplainArgs,
     on_note: Callable[[str], None] = lambda _: None,
     on_progress: Callable[[int, int], None] | None = None,
+    plot_helper: bool = False,
 ) -> ExplainOutcome:
     """Explain the selected rows of ``args.data`` and write explain.json and the PNGs under ``args.out``.
 
     With ``args.chunk_size`` the file is streamed in chunks (see ``run.explain_stream``); ``on_progress``
     then hears ``(rows done, rows total)`` after each chunk. With ``args.timeout`` the work runs in a
-    child process that is stopped when the time is up.
+    child process that is stopped when the time is up. ``plot_helper`` lets a helper process draw part
+    of the plots on a second core (reports/render.py): for one input at a time, not inside a batch
+    whose workers already use the cores.
     """
     if args.timeout is None:
-        return _explain(args, on_note, on_progress)
+        return _explain(args, on_note, on_progress, plot_helper)
     from xai_cli.run.limits import run_with_timeout
 
     label = f"{args.data} (model {args.model})"
-    return run_with_timeout(lambda: _explain(args, on_note, on_progress), args.timeout, label, [args.out])
+    return run_with_timeout(
+        lambda: _explain(args, on_note, on_progress, plot_helper), args.timeout, label, [args.out]
+    )
 
 
 def _explain(
-    args: ExplainArgs, on_note: Callable[[str], None], on_progress: Callable[[int, int], None] | None
+    args: ExplainArgs,
+    on_note: Callable[[str], None],
+    on_progress: Callable[[int, int], None] | None,
+    plot_helper: bool,
 ) -> ExplainOutcome:
     if args.chunk_size is not None:
         from xai_cli.run.explain_stream import run_explain_streaming
 
         return run_explain_streaming(args, on_note, on_progress)
+    if not plot_helper:
+        return _explain_table(args, on_note, None)
+    from xai_cli.reports.render import plot_helper as forked_helper
+
+    # Forked before the model loads: its matplotlib import overlaps the loading and the explaining.
+    with forked_helper(2 + args.max_plots) as helper:
+        return _explain_table(args, on_note, helper)
+
+
+def _explain_table(
+    args: ExplainArgs, on_note: Callable[[str], None], helper: PlotHelper | None
+) -> ExplainOutcome:
     from xai_cli.data.rows import parse_rows
     from xai_cli.data.tabular import read_table
     from xai_cli.data.validate import align_to_model, check_model_accepts
@@ -160,7 +184,9 @@ def _explain(
         "background": background_source,
     }
     report = explain_report(header, result, str(args.data), data_info)
-    files = write_explain_report(report, result, model, args.out, args.max_plots, html=args.html)
+    files = write_explain_report(
+        report, result, model, args.out, args.max_plots, html=args.html, plot_helper=helper
+    )
     return ExplainOutcome(report=report, out_dir=args.out, files=files, notes=notes + result.notes)
 
 
@@ -181,6 +207,7 @@ def explain_selected_rows(
             output=output,
             target=args.target,
             n_permutations=args.permutations,
+            tolerance=args.tolerance,
             seed=args.seed,
         )
         return explain_shap(model, explained, background, rows, options)
