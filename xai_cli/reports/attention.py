@@ -10,6 +10,7 @@ import numpy as np
 
 from xai_cli.methods.attention import ImageAttention
 from xai_cli.models.base import Model, to_json_scalar
+from xai_cli.reports.png import save_png
 
 MAX_ROWS_SHOWN = 10
 
@@ -127,8 +128,7 @@ def overlay_png(
     axes.plot([peak["x"]], [peak["y"]], marker="+", color="white", markersize=12, markeredgewidth=2)
     axes.set_axis_off()
     axes.set_title(title, fontsize=9)
-    # Fast zlib level: an overlay per image adds up over a folder of thousands.
-    figure.savefig(path, format="png", metadata={"Software": None}, pil_kwargs={"compress_level": 1})
+    save_png(figure, path)
 
 
 def summary(entries: list[dict[str, Any]]) -> dict[str, Any]:

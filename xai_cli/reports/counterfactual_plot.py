@@ -6,6 +6,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from xai_cli.reports.png import save_png
+
 CHANGED = "#fde0c5"
 HEADER = "#e8e8e8"
 SUMMARY = "#f5f5f5"
@@ -77,7 +79,7 @@ def draw_counterfactuals(entry: dict[str, Any], report: dict[str, Any], path: Pa
             text.set_fontstyle("italic")
     figure.suptitle(f"Row {entry['row']}: {_headline(entry, report)}", fontsize=12, y=1 - 0.12 / height)
     figure.text(0.5, 1 - 0.5 / height, subtitle, ha="center", va="top", fontsize=8.5, color="#444444")
-    figure.savefig(path, format="png", metadata={"Software": None})
+    save_png(figure, path)
 
 
 def _headline(entry: dict[str, Any], report: dict[str, Any]) -> str:

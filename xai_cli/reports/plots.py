@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xai_cli.reports.png import save_png
+
 MAX_BARS = 20
 POSITIVE = "#d62728"
 NEGATIVE = "#1f77b4"
@@ -32,7 +34,7 @@ def _save(figure: Any, path: Path, axes: Any = None) -> None:
     """Lay out (margins measured from ``axes``' labels, else tight_layout) and write the PNG."""
     if axes is not None:
         _fit_margins(figure, axes)
-    figure.savefig(path, format="png", metadata={"Software": None})
+    save_png(figure, path)
 
 
 def _fit_margins(figure: Any, axes: Any, right_inches: float = 0.3) -> None:

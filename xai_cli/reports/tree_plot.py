@@ -13,6 +13,7 @@ from typing import Any
 
 from xai_cli.methods.rules import RulesResult
 from xai_cli.methods.tree_rules import TreeNode
+from xai_cli.reports.png import save_png
 from xai_cli.reports.rules import condition_text, format_number, rule_id
 
 SLOT_WIDTH_INCHES = 1.7
@@ -104,7 +105,7 @@ def draw_tree(result: RulesResult, report: dict[str, Any], path: Path, title: st
         fontsize=9,
         color="#333333",
     )
-    figure.savefig(path, format="png", metadata={"Software": None})
+    save_png(figure, path)
 
 
 def _node_label(
