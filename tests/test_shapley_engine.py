@@ -290,3 +290,15 @@ def test_walk_rows_equal_a_plain_selection_with_grouped_and_unowned_columns() ->
         reverse = column_rank < n_players - k
         np.testing.assert_array_equal(out[1, k - 1], np.where(reverse, reference, explained))
     assert np.signbit(out[0, 0, :, 2]).any() and (out[0, :, :, 4] == reference[:, 4]).all()
+
+
+def test_a_row_short_of_its_tolerance_spends_its_whole_budget() -> None:
+    """Two pairs per background row allowed: the first round gives the probed rows their second pair,
+    the next round the others theirs, so every row ends on exactly its budget."""
+    rng = np.random.default_rng(13)
+    n = 12
+    f = tanh_model(n, 13)
+    rows, background = rng.normal(size=(2, n)), rng.normal(size=(40, n))
+    groups = [np.array([i]) for i in range(n)]
+    result = permutation_shapley(f, rows, background, groups, 4 * 40, [1, 2], tolerance=1e-6)
+    assert result.permutations.tolist() == [4 * 40, 4 * 40]

@@ -252,8 +252,7 @@ class _Walker:
         self.rows = np.ascontiguousarray(rows, dtype=np.float64)
         self.background = np.ascontiguousarray(background, dtype=np.float64)
         self.row_out, self.background_out = row_out, background_out
-        # A column of no player keeps the background's value: its rank is never below a step.
-        self.owner = np.where(owner < n_players, owner, n_players)
+        self.owner = owner  # a column of no player has owner n_players, whose rank never is below a step
         self.units_per_call = max(1, _batch_rows(background.shape[1]) // (2 * max(1, n_players - 1)))
         self._buffer: np.ndarray | None = None  # one call's hybrid rows, reused: no new pages to fault in
 
@@ -399,39 +398,32 @@ def permutation_shapley(
                 i, r = request.row, first + request.row
                 used[r] = 2 * int(sums.count[i].sum())
                 values[r], errors[r] = sums.estimate(i)
+                if not adaptive:
+                    continue
                 outputs = np.arange(n_outputs) if targets is None else np.array([targets[r]])
-                more = _pairs_still_needed(
-                    values[r],
-                    errors[r],
-                    sums.count[i],
-                    max_pairs,
-                    tolerance if adaptive else None,
-                    floor,
-                    outputs,
+                more = _next_round(
+                    values[r], errors[r], sums.count[i], max_pairs, float(tolerance), floor, outputs
                 )
-                if more:
-                    next_round.append(_RoundRequest(i, request.rng, np.full(n_background, more)))
+                if more is not None:
+                    next_round.append(_RoundRequest(i, request.rng, more))
             requests = next_round
     return ShapleyValues(values, base, row_out, errors, used)
 
 
-def _pairs_still_needed(
+def _next_round(
     values: np.ndarray,
     error: np.ndarray,
     count: np.ndarray,
     max_pairs: int,
-    tolerance: float | None,
+    tolerance: float,
     floor: np.ndarray,
     outputs: np.ndarray,
-) -> int:
-    """Pairs to add to every background row in the next round (0: the row is done)."""
-    room = max_pairs - int(count.max())
-    if tolerance is None or room <= 0:
-        return 0
+) -> np.ndarray | None:
+    """Pairs to add per background row in the row's next round; None when the row is done."""
     relative = _relative_error(values, error, floor, outputs)
-    if relative <= tolerance:
-        return 0
+    if count.min() >= max_pairs or relative <= tolerance:
+        return None
     have = float(count.mean())
     # The standard error falls as 1/sqrt(pairs).
-    wanted = max(2 * have, have * (relative / tolerance) ** 2 * ROUND_MARGIN)
-    return int(min(room, np.ceil(wanted - have)))
+    wanted = int(np.ceil(max(2 * have, have * (relative / tolerance) ** 2 * ROUND_MARGIN)))
+    return np.clip(min(wanted, max_pairs) - count, 0, None)
