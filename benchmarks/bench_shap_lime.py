@@ -137,9 +137,12 @@ def pairwise_reference(model: object, rows: np.ndarray, background: np.ndarray) 
     return phi
 
 
-def long_run_reference(model: object, rows: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, float]:
-    """The MLP's values from 512 orders per background row (25,600 per row; seeds unlike xai's)."""
-    cache = BLACK_BOX / f"mlp_reference_{len(rows)}.npz"
+def sampled_reference(
+    model: object, rows: np.ndarray, background: np.ndarray, orders_per_row: int, seed: int, name: str
+) -> tuple[np.ndarray, float]:
+    """The MLP's values from a long run of the sampler (seeds unlike xai's), cached as ``name``, and its
+    relative standard error."""
+    cache = BLACK_BOX / f"{name}_{len(rows)}.npz"
     if cache.exists():
         stored = np.load(cache)
         return stored["values"], float(stored["relative_se"])
@@ -154,8 +157,8 @@ def long_run_reference(model: object, rows: np.ndarray, background: np.ndarray) 
             encoder.transform(rows),
             encoder.transform(background),
             groups,
-            512 * len(background),
-            seeds=[10_000_019 + r for r in range(len(rows))],
+            orders_per_row,
+            seeds=[seed + r for r in range(len(rows))],
         )
     values = result.values[:, :, 1]
     relative_se = float(result.standard_error[:, :, 1].mean() / np.abs(values).mean())
@@ -183,34 +186,8 @@ def reference_values(
         return pairwise_reference(model, rows, background), "closed form"
     if name == "hgb":
         return margin_reference(model, rows, background), "exact TreeSHAP of the margin"
-    values, reference_se = long_run_reference(model, rows, background)
+    values, reference_se = sampled_reference(model, rows, background, 25_600, 10_000_019, "mlp_reference")
     return values, f"25,600 orders/row (its own rel. SE {reference_se:.1%})"
-
-
-def precise_reference(model: object, rows: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, float]:
-    """The MLP's values on a few rows to ~0.3%: 2.5 million orders per row (seeds unlike xai's)."""
-    cache = BLACK_BOX / f"mlp_precise_reference_{len(rows)}.npz"
-    if cache.exists():
-        stored = np.load(cache)
-        return stored["values"], float(stored["relative_se"])
-    from xai_cli.methods.shapley import permutation_shapley
-
-    final, encoder = model[-1], model[:-1]  # type: ignore[index]
-    groups = [np.array([i]) for i in range(N_COLUMNS)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = permutation_shapley(
-            lambda Z: final.predict_proba(Z),
-            encoder.transform(rows),
-            encoder.transform(background),
-            groups,
-            2_500_000,
-            seeds=[20_000_003 + r for r in range(len(rows))],
-        )
-    values = result.values[:, :, 1]
-    relative_se = float(result.standard_error[:, :, 1].mean() / np.abs(values).mean())
-    np.savez(cache, values=values, relative_se=relative_se)
-    return values, relative_se
 
 
 BLACK_BOX_CASES = {
@@ -359,7 +336,9 @@ def bench_accuracy(quick: bool) -> None:
         rows = pd.read_csv(data).iloc[:n_rows].to_numpy()
         background = pd.read_csv(background_csv).to_numpy()
         if name == "mlp":
-            reference, reference_se = precise_reference(model, rows, background)
+            reference, reference_se = sampled_reference(
+                model, rows, background, 2_500_000, 20_000_003, "mlp_precise_reference"
+            )
             about = f"2.5M orders/row, its own rel. SE {reference_se:.2%}"
         else:
             reference, about = reference_values(name, model, rows, background)

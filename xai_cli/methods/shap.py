@@ -217,20 +217,15 @@ def _sampling_report(
     """Per-row sampling figures (orders used, standard errors) of the permutation algorithm, the run's
     summary in ``settings``, and a note when the sampling error is larger than asked (or, at a fixed
     budget, large)."""
-    assert shapley.standard_error is not None and shapley.permutations is not None
+    assert shapley.standard_error is not None
+    assert shapley.permutations is not None and shapley.relative_error is not None
     errors = shapley.standard_error[index, :, targets]
     values = np.abs(shapley.values[index, :, targets])
     used = shapley.permutations
-    details: list[dict[str, object]] = []
-    for e, v, n in zip(errors, values, used, strict=True):
-        row_relative = float(e.mean() / v.mean()) if v.mean() > 0 else 0.0
-        details.append(
-            {
-                "max_standard_error": float(e.max()),
-                "relative_standard_error": row_relative,
-                "permutations": int(n),
-            }
-        )
+    details: list[dict[str, object]] = [
+        {"max_standard_error": float(e.max()), "relative_standard_error": float(r), "permutations": int(n)}
+        for e, r, n in zip(errors, shapley.relative_error, used, strict=True)
+    ]
     scale = float(values.mean())
     # Estimated mean |error| / mean |value| (the mean absolute error of a normal estimate is ~0.8 SE).
     relative = float(errors.mean() / scale) if scale > 0 else 0.0

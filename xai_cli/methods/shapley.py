@@ -33,6 +33,7 @@ class ShapleyValues:
     prediction: np.ndarray
     standard_error: np.ndarray | None = None
     permutations: np.ndarray | None = None  # sampled algorithms: orders each row used
+    relative_error: np.ndarray | None = None  # and each row's relative standard error (see below)
 
 
 def player_of_columns(groups: Sequence[np.ndarray], n_columns: int) -> np.ndarray:
@@ -361,7 +362,8 @@ def permutation_shapley(
     interactions stops after the first round, exact. Without ``tolerance``, every row gets the whole
     budget in one round.
 
-    ``standard_error`` is the standard error of the estimate, ``permutations`` the orders each row used.
+    ``standard_error`` is the standard error of the estimate, ``permutations`` the orders each row used
+    and ``relative_error`` each row's relative standard error as defined above.
     ``seeds[r]`` seeds row r's orders, so a row's values do not depend on which other rows are explained.
     """
     n_rows, n_players = len(rows), len(groups)
@@ -374,12 +376,14 @@ def permutation_shapley(
     base = background_out.mean(axis=0)
     if n_players == 1:
         values = (row_out - base)[:, None, :]
-        return ShapleyValues(values, base, row_out, np.zeros_like(values), np.zeros(n_rows, dtype=np.int64))
+        zero = np.zeros(n_rows)
+        return ShapleyValues(values, base, row_out, np.zeros_like(values), zero.astype(np.int64), zero)
     floor = np.abs(background_out - base).mean(axis=0) / n_players
     walker = _Walker(evaluate, rows, background, owner, n_players, row_out, background_out)
     values = np.zeros((n_rows, n_players, n_outputs))
     errors = np.zeros_like(values)
     used = np.zeros(n_rows, dtype=np.int64)
+    relative = np.zeros(n_rows)
     adaptive = tolerance is not None and tolerance > 0 and max_pairs >= 2
     first_pairs = np.full(n_background, 1 if adaptive else max_pairs, dtype=np.int64)
     if adaptive:
@@ -398,30 +402,20 @@ def permutation_shapley(
                 i, r = request.row, first + request.row
                 used[r] = 2 * int(sums.count[i].sum())
                 values[r], errors[r] = sums.estimate(i)
-                if not adaptive:
-                    continue
                 outputs = np.arange(n_outputs) if targets is None else np.array([targets[r]])
-                more = _next_round(
-                    values[r], errors[r], sums.count[i], max_pairs, float(tolerance), floor, outputs
-                )
+                relative[r] = _relative_error(values[r], errors[r], floor, outputs)
+                more = _next_round(relative[r], sums.count[i], max_pairs, tolerance) if adaptive else None
                 if more is not None:
                     next_round.append(_RoundRequest(i, request.rng, more))
             requests = next_round
-    return ShapleyValues(values, base, row_out, errors, used)
+    return ShapleyValues(values, base, row_out, errors, used, relative)
 
 
 def _next_round(
-    values: np.ndarray,
-    error: np.ndarray,
-    count: np.ndarray,
-    max_pairs: int,
-    tolerance: float,
-    floor: np.ndarray,
-    outputs: np.ndarray,
+    relative: float, count: np.ndarray, max_pairs: int, tolerance: float | None
 ) -> np.ndarray | None:
-    """Pairs to add per background row in the row's next round; None when the row is done."""
-    relative = _relative_error(values, error, floor, outputs)
-    if count.min() >= max_pairs or relative <= tolerance:
+    """Pairs to add per background row in a row's next round; None when the row is done."""
+    if tolerance is None or count.min() >= max_pairs or relative <= tolerance:
         return None
     have = float(count.mean())
     # The standard error falls as 1/sqrt(pairs).
