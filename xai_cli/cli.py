@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from xai_cli import __version__
+from xai_cli.options import DEFAULT_CPU_SECONDS, MaxCpuSecondsOption, MaxMemoryOption
 
 app = typer.Typer(
     name="xai",
@@ -90,6 +91,13 @@ def guarded(action: Callable[[], T]) -> T:
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
+def _sandbox_limits(max_memory: str | None, max_cpu_seconds: int) -> Any:
+    from xai_cli.models.sandbox.limits import SandboxLimits, parse_memory
+
+    memory = guarded(lambda: parse_memory(max_memory))
+    return SandboxLimits(max_memory=memory, max_cpu_seconds=max_cpu_seconds)
+
+
 def _trust_from_env(flag: bool) -> bool:
     return flag or os.environ.get("XAI_TRUST_MODEL", "").strip().lower() in ("1", "true", "yes")
 
@@ -164,6 +172,8 @@ def explain(
             envvar="XAI_TRUST_MODEL",
         ),
     ] = False,
+    max_memory: MaxMemoryOption = None,
+    max_cpu_seconds: MaxCpuSecondsOption = DEFAULT_CPU_SECONDS,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else (= --format json).")
     ] = False,
@@ -234,6 +244,7 @@ def explain(
         max_plots=max_plots,
         seed=seed,
         trust_model=_trust_from_env(trust_model),
+        limits=_sandbox_limits(max_memory, max_cpu_seconds),
         timeout=timeout,
         chunk_size=chunk_size,
         html=html,
@@ -512,6 +523,8 @@ def attention(
             envvar="XAI_TRUST_MODEL",
         ),
     ] = False,
+    max_memory: MaxMemoryOption = None,
+    max_cpu_seconds: MaxCpuSecondsOption = DEFAULT_CPU_SECONDS,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else (= --format json).")
     ] = False,
@@ -568,6 +581,7 @@ def attention(
         code=code,
         seed=seed,
         trust_model=_trust_from_env(trust_model),
+        limits=_sandbox_limits(max_memory, max_cpu_seconds),
         resume=resume,
         html=html,
     )
@@ -647,6 +661,8 @@ def rules(
             envvar="XAI_TRUST_MODEL",
         ),
     ] = False,
+    max_memory: MaxMemoryOption = None,
+    max_cpu_seconds: MaxCpuSecondsOption = DEFAULT_CPU_SECONDS,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else (= --format json).")
     ] = False,
@@ -694,6 +710,7 @@ def rules(
         label_column=label_column,
         seed=seed,
         trust_model=_trust_from_env(trust_model),
+        limits=_sandbox_limits(max_memory, max_cpu_seconds),
         html=html,
     )
     from xai_cli.run.rules_batch import FidelityGateArgs, rules_gates
@@ -775,6 +792,8 @@ def counterfactual(
             envvar="XAI_TRUST_MODEL",
         ),
     ] = False,
+    max_memory: MaxMemoryOption = None,
+    max_cpu_seconds: MaxCpuSecondsOption = DEFAULT_CPU_SECONDS,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the report JSON on stdout, nothing else (= --format json).")
     ] = False,
@@ -831,6 +850,7 @@ def counterfactual(
         require_found=require_found,
         seed=seed,
         trust_model=_trust_from_env(trust_model),
+        limits=_sandbox_limits(max_memory, max_cpu_seconds),
         html=html,
     )
     fmt = guarded(lambda: _summary_format(output_format, json_output))

@@ -3,6 +3,7 @@ the summary, and the table on the terminal."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 from xai_cli.methods.attention import ImageAttention
 from xai_cli.models.base import Model, to_json_scalar
 from xai_cli.reports.png import save_png
+from xai_cli.reports.writer import write_staged
 
 MAX_ROWS_SHOWN = 10
 
@@ -80,7 +82,9 @@ def write_image_outputs(
     files = [overlay]
     if save_map:
         name = f"{stem}.map.npy"
-        np.save(folder / name, result.saliency.astype(np.float32), allow_pickle=False)
+        buffer = io.BytesIO()
+        np.save(buffer, result.saliency.astype(np.float32), allow_pickle=False)
+        write_staged(folder / name, buffer.getvalue())
         entry["map"] = name
         files.append(name)
     entry["faithfulness"] = None if result.faithfulness is None else result.faithfulness.as_dict()

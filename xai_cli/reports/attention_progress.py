@@ -11,12 +11,11 @@ Progress is kept only for the same command line and model (``run_key``); anythin
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from xai_cli.reports.json_report import dumps
-from xai_cli.reports.writer import _cannot_write, commit_staging, write_atomic
+from xai_cli.reports.writer import _cannot_write, commit_staging, make_folder, remove_tree, write_atomic
 
 PROGRESS_FOLDER = ".xai-attention-partial"
 ENTRIES_FOLDER = ".entries"
@@ -36,10 +35,10 @@ class AttentionProgress:
                 self.done = self._finished_report(run_key)
                 self.done.update(self._partial_entries(run_key))
             else:
-                shutil.rmtree(self.folder, ignore_errors=True)
+                remove_tree(self.folder)
             if not self.done:
-                shutil.rmtree(self.folder, ignore_errors=True)
-            self.entries_folder.mkdir(parents=True, exist_ok=True)
+                remove_tree(self.folder)
+            make_folder(self.entries_folder)
             write_atomic(self.entries_folder / RUN_FILE, dumps(run_key).encode("utf-8"))
         except OSError as exc:
             raise _cannot_write(out_dir, exc) from exc
@@ -50,13 +49,13 @@ class AttentionProgress:
 
     def finish(self, report: dict[str, Any]) -> None:
         """Write attention.json and move everything into ``--out`` (the JSON last)."""
-        shutil.rmtree(self.entries_folder, ignore_errors=True)
+        remove_tree(self.entries_folder)
         write_atomic(self.folder / "attention.json", dumps(report).encode("utf-8"))
         commit_staging(self.folder, self.out_dir)
 
     def abandon(self) -> None:
         """Remove the hidden folder (a run that failed as a whole keeps nothing)."""
-        shutil.rmtree(self.folder, ignore_errors=True)
+        remove_tree(self.folder)
 
     def _partial_entries(self, run_key: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if _read_json(self.entries_folder / RUN_FILE) != run_key:

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 from xai_cli.errors import InputError
 
@@ -16,8 +17,54 @@ CURRENT_UMASK = os.umask(0)
 os.umask(CURRENT_UMASK)
 
 
+class FileSink(Protocol):
+    """Where report files go instead of this process's file system: a sandboxed model process cannot
+    write files, so it sends each file to its parent, which checks and writes it (models/sandbox/)."""
+
+    def write(self, path: Path, data: bytes) -> None:
+        """Write ``data`` to ``path`` atomically."""
+
+    def make_folder(self, path: Path) -> None:
+        """Create ``path`` and its parents."""
+
+    def make_staging(self, out_dir: Path) -> Path:
+        """Create a fresh staging folder inside ``out_dir``."""
+
+    def commit(self, staging: Path, out_dir: Path) -> None:
+        """Move a staging folder's files into ``out_dir`` (JSON last) and remove it."""
+
+    def remove_tree(self, path: Path) -> None:
+        """Remove a folder this run made, ignoring errors."""
+
+
+# Set in a sandboxed model process (see install_sink); None: write here.
+_sink: FileSink | None = None
+
+
+def install_sink(sink: FileSink | None) -> None:
+    """Send every report file to ``sink`` from now on (None: write to this process's file system)."""
+    global _sink
+    _sink = sink
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write bytes to a temp file in the same folder, fsync, then rename over ``path``."""
+    if _sink is not None:
+        _sink.write(path, data)
+        return
+    write_local(path, data)
+
+
+def write_staged(path: Path, data: bytes) -> None:
+    """Write a file inside a staging folder, which moves in whole later: no temp file, no fsync."""
+    if _sink is not None:
+        _sink.write(path, data)
+        return
+    path.write_bytes(data)
+
+
+def write_local(path: Path, data: bytes) -> None:
+    """``write_atomic`` on this process's own file system."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -54,8 +101,7 @@ def staged_report(out_dir: Path) -> Iterator[Path]:
     folder is left in place and listed instead, for ``commit_staging`` to move in later.
     """
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
+        staging = _sink.make_staging(out_dir) if _sink is not None else make_local_staging(out_dir)
     except OSError as exc:
         raise _cannot_write(out_dir, exc) from exc
     finished = False
@@ -66,15 +112,45 @@ def staged_report(out_dir: Path) -> Iterator[Path]:
         raise _cannot_write(out_dir, exc) from exc
     finally:
         if not finished:
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(staging)
     if _deferred is not None:
         _deferred.append((staging, out_dir))
     else:
         commit_staging(staging, out_dir)
 
 
+def make_local_staging(out_dir: Path) -> Path:
+    """A fresh hidden staging folder inside ``out_dir`` (created with its parents)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
+
+
+def make_folder(path: Path) -> None:
+    """``mkdir -p path``, here or through the sink."""
+    if _sink is not None:
+        _sink.make_folder(path)
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a folder this run made, ignoring errors, here or through the sink."""
+    if _sink is not None:
+        _sink.remove_tree(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def commit_staging(staging: Path, out_dir: Path) -> None:
     """Move a finished staging folder's files into ``out_dir``, JSON last, then remove the folder."""
+    if _sink is not None:
+        _sink.commit(staging, out_dir)
+        return
+    commit_local(staging, out_dir)
+
+
+def commit_local(staging: Path, out_dir: Path) -> None:
+    """``commit_staging`` on this process's own file system."""
     try:
         files = sorted(staging.iterdir(), key=lambda p: (p.suffix == ".json", p.name))
         for item in files:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from xai_cli.errors import InputError, UsageError
+from xai_cli.models.sandbox import SandboxLimits, sandboxed
 
 # report.html embeds the overlays of the first images only: a page of thousands of embedded PNGs would
 # not open; the others are beside it in --out.
@@ -53,6 +54,7 @@ class AttentionArgs:
     trust_model: bool = False
     resume: bool = False
     html: bool = False
+    limits: SandboxLimits = SandboxLimits()
 
     def canonical_argv(self, method: str, layer: str | None) -> list[str]:
         """The command line that reproduces this run (output location and verbosity left out)."""
@@ -94,6 +96,7 @@ class AttentionOutcome:
     failures: list[dict[str, str]] = field(default_factory=list)
 
 
+@sandboxed
 def run_attention(
     args: AttentionArgs,
     on_note: Callable[[str], None] = lambda _: None,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xai_cli.errors import GateFailed, InputError, UsageError
+from xai_cli.models.sandbox import SandboxLimits, sandboxed
 
 if TYPE_CHECKING:
     from xai_cli.reports.render import PlotHelper
@@ -39,6 +40,7 @@ class CounterfactualArgs:
     seed: int = 0
     trust_model: bool = False
     html: bool = False
+    limits: SandboxLimits = SandboxLimits()
 
     def canonical_argv(self) -> list[str]:
         """The command line that reproduces this run (output location and verbosity left out)."""
@@ -76,6 +78,7 @@ class CounterfactualOutcome:
     notes: list[str] = field(default_factory=list)
 
 
+@sandboxed
 def run_counterfactual(
     args: CounterfactualArgs, on_note: Callable[[str], None] = lambda _: None, plot_helper: bool = False
 ) -> CounterfactualOutcome:

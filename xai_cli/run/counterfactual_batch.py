@@ -6,9 +6,11 @@ from typing import Any
 
 from xai_cli.errors import UsageError
 from xai_cli.gates import GateResult
+from xai_cli.models.sandbox import sandboxed
 from xai_cli.run.counterfactual import CounterfactualArgs, run_counterfactual
 
 
+@sandboxed
 def counterfactual_preflight(args: CounterfactualArgs) -> dict[str, Any]:
     """Check the row choice and load the model once, before any input runs; the index's model block."""
     from xai_cli.models.loader import load_model

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from xai_cli.errors import InputError, UsageError
+from xai_cli.models.sandbox import SandboxLimits, sandboxed
 
 if TYPE_CHECKING:
     from xai_cli.methods.results import ExplainResult
@@ -46,6 +47,7 @@ class ExplainArgs:
     chunk_size: int | None = None
     html: bool = False
     timeout: float | None = None
+    limits: SandboxLimits = SandboxLimits()
 
     def canonical_argv(self) -> list[str]:
         """The command line that reproduces this run (output location and verbosity left out)."""
@@ -93,6 +95,7 @@ class ExplainOutcome:
     notes: list[str] = field(default_factory=list)
 
 
+@sandboxed
 def run_explain(
     args: ExplainArgs,
     on_note: Callable[[str], None] = lambda _: None,

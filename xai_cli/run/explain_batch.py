@@ -7,6 +7,7 @@ from typing import Any
 
 from xai_cli.errors import UsageError
 from xai_cli.gates import GateResult, top_k_gate
+from xai_cli.models.sandbox import sandboxed
 from xai_cli.run.explain import METHODS, OUTPUTS, ExplainArgs, run_explain
 
 HEADLINE_FEATURES = 3
@@ -20,6 +21,7 @@ class TopKGateArgs:
     features: tuple[str, ...]
 
 
+@sandboxed
 def explain_preflight(args: ExplainArgs) -> dict[str, Any]:
     """Check the options and load the model once, before any input runs; the index's model block."""
     from xai_cli.models.loader import load_model

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from xai_cli.errors import InputError, UsageError, XaiError
+from xai_cli.models.sandbox.threads import single_openmp_thread
 
 T = TypeVar("T")
 
@@ -91,7 +92,7 @@ def _child(action: Callable[[], Any], write_fd: int) -> None:
     try:
         os.setpgid(0, 0)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        _single_openmp_thread()
+        single_openmp_thread()
         from xai_cli.reports.writer import deferred_commits
 
         try:
@@ -109,20 +110,6 @@ def _child(action: Callable[[], Any], write_fd: int) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
-
-
-def _single_openmp_thread() -> None:
-    """GNU OpenMP's thread pool does not survive fork: if this process ran an OpenMP model before
-    (HistGradientBoosting, say), the child's first parallel region waits for ever. One OpenMP
-    thread in the child never touches the pool. (threadpoolctl comes with scikit-learn.)"""
-    global _OPENMP_LIMIT
-    with contextlib.suppress(Exception):
-        from threadpoolctl import threadpool_limits
-
-        _OPENMP_LIMIT = threadpool_limits(1, user_api="openmp")
-
-
-_OPENMP_LIMIT: object = None
 
 
 def _portable(exc: BaseException) -> BaseException:

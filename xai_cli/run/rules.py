@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from xai_cli.errors import InputError, UsageError
+from xai_cli.models.sandbox import SandboxLimits, sandboxed
 
 
 @dataclass
@@ -25,6 +26,7 @@ class RulesArgs:
     seed: int = 0
     trust_model: bool = False
     html: bool = False
+    limits: SandboxLimits = SandboxLimits()
 
     def canonical_argv(self) -> list[str]:
         """The command line that reproduces this run (output location and verbosity left out)."""
@@ -46,6 +48,7 @@ class RulesOutcome:
     notes: list[str] = field(default_factory=list)
 
 
+@sandboxed
 def run_rules(args: RulesArgs, on_note: Callable[[str], None] = lambda _: None) -> RulesOutcome:
     """Rules of ``args.model`` over ``args.data``: rules.json, rules.txt and rules.png in ``args.out``."""
     from xai_cli.data.tabular import read_table

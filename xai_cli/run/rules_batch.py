@@ -7,6 +7,7 @@ from typing import Any
 
 from xai_cli.errors import UsageError
 from xai_cli.gates import GateResult, minimum_gate
+from xai_cli.models.sandbox import sandboxed
 from xai_cli.run.rules import RulesArgs, run_rules
 
 
@@ -17,6 +18,7 @@ class FidelityGateArgs:
     minimum: float
 
 
+@sandboxed
 def rules_preflight(args: RulesArgs) -> dict[str, Any]:
     """Load the model once, before any input runs; the index's model block."""
     from xai_cli.models.loader import load_model
