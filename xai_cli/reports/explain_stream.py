@@ -17,6 +17,7 @@ import numpy as np
 
 from xai_cli.methods.results import ExplainResult
 from xai_cli.methods.streaming import StreamedExplanation
+from xai_cli.reports.writer import open_staged
 
 ROWS_FILE = "rows.parquet"
 ATTRIBUTION_PREFIX = "attribution:"
@@ -29,6 +30,7 @@ class RowsFileWriter:
         self.path = path
         self.columns: list[str] = []
         self._writer: Any = None
+        self._handle: Any = None
         self._schema: Any = None
 
     def write(self, result: ExplainResult) -> None:
@@ -54,14 +56,16 @@ class RowsFileWriter:
         if self._writer is None:
             self._schema = table.schema
             self.columns = list(table.column_names)
-            self._writer = pq.ParquetWriter(self.path, self._schema, compression="zstd")
+            self._handle = open_staged(self.path)
+            self._writer = pq.ParquetWriter(self._handle, self._schema, compression="zstd")
         self._writer.write_table(table.cast(self._schema))
 
     def close(self) -> None:
         """Finish the file (its footer); nothing is readable before this."""
         if self._writer is not None:
             self._writer.close()
-            self._writer = None
+            self._handle.close()
+            self._writer = self._handle = None
 
 
 def streamed_explain_report(

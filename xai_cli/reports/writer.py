@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, BinaryIO, Protocol
 
 from xai_cli.errors import InputError
 
@@ -23,6 +24,9 @@ class FileSink(Protocol):
 
     def write(self, path: Path, data: bytes) -> None:
         """Write ``data`` to ``path`` atomically."""
+
+    def append(self, path: Path, data: bytes, *, first: bool) -> None:
+        """Append ``data`` to ``path`` (``first``: create or empty it first)."""
 
     def make_folder(self, path: Path) -> None:
         """Create ``path`` and its parents."""
@@ -61,6 +65,51 @@ def write_staged(path: Path, data: bytes) -> None:
         _sink.write(path, data)
         return
     path.write_bytes(data)
+
+
+class _SinkFile(io.RawIOBase):
+    """A file being written through the sink: its bytes go out in blocks of ``_SINK_BLOCK``."""
+
+    def __init__(self, sink: FileSink, path: Path) -> None:
+        self.sink, self.path = sink, path
+        self.pending = bytearray()
+        self.position = 0
+        self.sent_any = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:  # type: ignore[override]
+        block = bytes(data)
+        self.pending += block
+        self.position += len(block)
+        if len(self.pending) >= _SINK_BLOCK:
+            self.flush()
+        return len(block)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        if self.pending or not self.sent_any:
+            self.sink.append(self.path, bytes(self.pending), first=not self.sent_any)
+            self.pending.clear()
+            self.sent_any = True
+
+    def close(self) -> None:
+        if not self.closed:
+            self.flush()
+        super().close()
+
+
+_SINK_BLOCK = 1 << 20
+
+
+def open_staged(path: Path) -> BinaryIO:
+    """A file inside a staging folder to write in pieces (here, or through the sink)."""
+    if _sink is not None:
+        return io.BufferedWriter(_SinkFile(_sink, path), buffer_size=_SINK_BLOCK)
+    return path.open("wb")
 
 
 def write_local(path: Path, data: bytes) -> None:

@@ -90,7 +90,7 @@ def _run_in_sandbox(
         return func(child_args, *child_rest, **child_options)
 
     model_path = Path(args.model)
-    value, layer_notes = run_sandboxed(
+    return run_sandboxed(
         work,
         callbacks=callbacks,
         read_paths=args_paths(args),
@@ -98,11 +98,9 @@ def _run_in_sandbox(
         limits=getattr(args, "limits", None) or SandboxLimits(),
         label=str(model_path),
         seconds=seconds,
-        prepare=lambda: prepare_for(model_path),
+        prepare=lambda: prepare_for(model_path, str(getattr(args, "device", "cpu"))),
+        on_layer_note=_note_once,
     )
-    for note in layer_notes:
-        _note_once(note)
-    return value
 
 
 def _note_once(text: str) -> None:

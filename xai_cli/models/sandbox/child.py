@@ -4,6 +4,7 @@ notes and the result over its channel, then exits."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import stat
@@ -39,12 +40,17 @@ class RemoteSink:
             channel.send(self.fd, header, body)
             reply, _ = channel.receive(self.fd)
         if reply.get("op") == "refused":
-            raise OSError(13, str(reply.get("reason", "refused by the parent process")))
+            number = reply.get("errno") if isinstance(reply.get("errno"), int) else 13
+            raise OSError(number, str(reply.get("reason", "refused by the parent process")))
         return reply
 
     def write(self, path: Path, data: bytes) -> None:
         """Send one file."""
         self._ask({"op": "write", "path": str(path)}, data)
+
+    def append(self, path: Path, data: bytes, *, first: bool) -> None:
+        """Send a piece of a file written in pieces."""
+        self._ask({"op": "append", "path": str(path), "first": bool(first)}, data)
 
     def make_folder(self, path: Path) -> None:
         """Ask for a folder."""
@@ -126,6 +132,8 @@ def _detach(fd: int, relay_fd: int) -> None:
         if not name.startswith(_KEPT_VARIABLES):
             del os.environ[name]
     sys.dont_write_bytecode = True
+    # The parent's garbage-collection hooks watch the parent (distributed's reads its /proc/PID/statm).
+    gc.callbacks.clear()
 
 
 def _close_sockets(keep: int) -> None:

@@ -34,7 +34,11 @@ class _Session:
     """One model process: the folders it may write into and what it has sent so far."""
 
     def __init__(
-        self, out_dirs: Sequence[Path], callbacks: Sequence[Callable[..., Any]], budget: int
+        self,
+        out_dirs: Sequence[Path],
+        callbacks: Sequence[Callable[..., Any]],
+        budget: int,
+        on_layer_note: Callable[[str], None],
     ) -> None:
         self.out_roots = [os.path.realpath(folder) for folder in out_dirs]
         self.callbacks = list(callbacks)
@@ -43,7 +47,7 @@ class _Session:
         self.result: Any = None
         self.error: BaseException | None = None
         self.violation: tuple[str, str] | None = None
-        self.layer_notes: list[str] = []
+        self.on_layer_note = on_layer_note
         self.finished = False
         self.relayed = 0
 
@@ -68,12 +72,19 @@ def run_sandboxed(
     label: str,
     seconds: float | None,
     prepare: Callable[[], None],
-) -> tuple[Any, list[str]]:
-    """Run ``work`` in a sandboxed child; its value and the notes about missing sandbox layers.
+    on_layer_note: Callable[[str], None],
+) -> Any:
+    """Run ``work`` in a sandboxed child and return its value; ``on_layer_note`` hears of each sandbox
+    layer this platform lacks.
 
     ``work(call_back)`` runs in the child; ``call_back(i, args)`` there calls ``callbacks[i](*args)``
     here. Errors it raises are raised here, rebuilt from their class name and message.
     """
+    for folder in out_dirs:
+        # Made here, so that the model process may read back what it wrote (the HTML report inlines
+        # its images) under Landlock, whose rules name existing folders.
+        with contextlib.suppress(OSError):
+            Path(folder).mkdir(parents=True, exist_ok=True)
     parent_end, child_end = socket.socketpair()
     relay_read, relay_write = os.pipe()
     sys.stdout.flush()
@@ -87,7 +98,7 @@ def run_sandboxed(
     os.close(relay_write)
     with contextlib.suppress(OSError):
         os.setpgid(pid, pid)
-    session = _Session(out_dirs, callbacks, budget=limits.memory_bytes())
+    session = _Session(out_dirs, callbacks, limits.memory_bytes(), on_layer_note)
     deadline = None if seconds is None else time.monotonic() + seconds
     try:
         timed_out = _serve(session, parent_end.fileno(), relay_read, deadline)
@@ -106,7 +117,7 @@ def run_sandboxed(
         )
     _, status = os.waitpid(pid, 0)
     try:
-        return _outcome(session, status, label, limits), session.layer_notes
+        return _outcome(session, status, label, limits)
     except BaseException:
         _remove_staging(session)
         raise
@@ -159,7 +170,7 @@ def _handle(session: _Session, fd: int, header: dict[str, Any], body: bytes) -> 
             raise channel.ProtocolError("a call to a callback that does not exist")
         session.callbacks[index](*arguments)
     elif op == "layer_note":
-        session.layer_notes.append(str(header.get("text")))
+        session.on_layer_note(str(header.get("text")))
     elif op == "result":
         session.result, session.finished = channel.decode_value(header.get("value")), True
     elif op == "error":
@@ -178,6 +189,10 @@ def _file_request(session: _Session, fd: int, header: dict[str, Any], body: byte
     try:
         if op == "write":
             writer.write_local(Path(session.inside(header.get("path"), strictly=True)), body)
+        elif op == "append":
+            target = Path(session.inside(header.get("path"), strictly=True))
+            with target.open("wb" if header.get("first") else "ab") as handle:
+                handle.write(body)
         elif op == "make_folder":
             Path(session.inside(header.get("path"))).mkdir(parents=True, exist_ok=True)
         elif op == "make_staging":
@@ -199,8 +214,10 @@ def _file_request(session: _Session, fd: int, header: dict[str, Any], body: byte
             shutil.rmtree(target, ignore_errors=True)
         else:
             raise channel.ProtocolError(f"an unknown request {op!r}")
-    except (OSError, InputError) as exc:
-        reply = {"op": "refused", "reason": str(exc)}
+    except OSError as exc:
+        reply = {"op": "refused", "errno": exc.errno or 13, "reason": exc.strerror or str(exc)}
+    except InputError as exc:
+        reply = {"op": "refused", "errno": 13, "reason": str(exc)}
     channel.send(fd, reply)
 
 

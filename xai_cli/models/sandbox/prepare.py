@@ -5,13 +5,16 @@ of the model's format, so that nothing needs to write once writing is forbidden.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import sys
 from pathlib import Path
 
 from xai_cli.models.sandbox.threads import single_openmp_thread
 
 
-def prepare_for(model_path: Path) -> None:
-    """Import what loading and explaining ``model_path`` will need and that may write on first use."""
+def prepare_for(model_path: Path, device: str = "cpu") -> None:
+    """Import what loading and explaining ``model_path`` will need and that may write on first use; on
+    a GPU (``device`` cuda or auto), open the device (its files need write access) before the lock-down."""
     single_openmp_thread()
     with contextlib.suppress(Exception):
         import joblib
@@ -19,10 +22,14 @@ def prepare_for(model_path: Path) -> None:
         # loky counts physical cores by running lscpu, once per process: before starting one is forbidden.
         joblib.cpu_count(only_physical_cores=True)
     with contextlib.suppress(Exception):
+        # tqdm (torch.export, transformers) makes a multiprocessing lock, a file in /dev/shm, the first
+        # time a bar is shown.
+        importlib.import_module("tqdm").tqdm.get_lock()
+    with contextlib.suppress(Exception):
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.font_manager
+        importlib.import_module("matplotlib.font_manager")  # builds or reads the font cache
     with contextlib.suppress(Exception):
         from xai_cli.models.detect import detect_format
 
@@ -31,7 +38,16 @@ def prepare_for(model_path: Path) -> None:
             from xai_cli.models.keras import keras_backend
 
             keras_backend()
-        elif file_format in ("torch", "torchscript", "torch-export"):
-            import torch  # noqa: F401
+        elif file_format in ("torch", "torchscript"):
+            importlib.import_module("torch")
+        elif file_format == "torch-export":
+            # torch.export.load imports torch._dynamo, whose import opens a socket from C.
+            importlib.import_module("torch.export")
+            importlib.import_module("torch._dynamo")
         elif file_format == "onnx":
-            import onnxruntime  # noqa: F401
+            importlib.import_module("onnxruntime")
+    loaded_torch = sys.modules.get("torch")
+    if device != "cpu" and loaded_torch is not None:
+        with contextlib.suppress(Exception):
+            if loaded_torch.cuda.is_available():
+                loaded_torch.zeros(1, device="cuda")  # creates the CUDA context: opens /dev/nvidia*

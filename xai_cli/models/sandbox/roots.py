@@ -21,10 +21,17 @@ SYSTEM_READ_PATHS = (
 
 
 def args_paths(args: Any) -> list[Path]:
-    """Every path-valued field of a command's arguments (model, data, --out, --background, --code, ...)."""
+    """Every path-valued field of a command's arguments (model, data, --out, --background, --code, ...),
+    and the folders of the code the model is built with (``--code``'s, the module ``--arch`` names)."""
     found: list[Path] = []
     if not dataclasses.is_dataclass(args):
         return found
+    arch = getattr(args, "arch", None)
+    if isinstance(arch, str) and ":" in arch:
+        found += _module_folder(arch.partition(":")[0])
+    code = getattr(args, "code", None)
+    if isinstance(code, Path):
+        found.append(code.parent)  # --code file.py imports its own module (and its neighbours)
     for field in dataclasses.fields(args):
         value = getattr(args, field.name)
         values = value if isinstance(value, list | tuple) else [value]
@@ -34,6 +41,17 @@ def args_paths(args: Any) -> list[Path]:
             elif isinstance(item, str) and field.name == "background" and Path(item).is_file():
                 found.append(Path(item))
     return found
+
+
+def _module_folder(module: str) -> list[Path]:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return []
+    origin = getattr(spec, "origin", None)
+    return [Path(origin).parent] if isinstance(origin, str) and os.path.isfile(origin) else []
 
 
 def python_paths() -> list[Path]:
