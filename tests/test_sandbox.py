@@ -14,6 +14,7 @@ from typing import Any
 
 import joblib
 import pytest
+import torch
 
 from tests.conftest import SAMPLES, run_in_process
 from xai_cli.models.sandbox import channel
@@ -220,3 +221,49 @@ class TestChannel:
     def test_pickle_is_not_how_values_travel(self) -> None:
         with pytest.raises(TypeError):
             channel.encode_value(pickle)
+
+
+class FromFile(torch.nn.Module):
+    """A TorchScript module whose forward maps a file: shared=True creates and writes it, False reads it."""
+
+    def __init__(self, path: str, shared: bool) -> None:
+        super().__init__()
+        self.path, self.shared = path, shared
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mapped = torch.from_file(self.path, shared=self.shared, size=16, dtype=torch.uint8)
+        return x + mapped.sum().to(x.dtype)
+
+
+def sandboxed_torchscript_call(model: Path, out: Path) -> Any:
+    """Load and call a TorchScript file in the sandbox, with no scan before it: the sandbox alone."""
+    from xai_cli.models.sandbox.limits import SandboxLimits
+    from xai_cli.models.sandbox.parent import run_sandboxed
+    from xai_cli.models.sandbox.prepare import prepare_for
+
+    def work(call_back: Any) -> float:
+        return float(torch.jit.load(str(model))(torch.zeros(1)).item())
+
+    return run_sandboxed(
+        work, callbacks=[], read_paths=[model], out_dirs=[out], limits=SandboxLimits(), label=str(model),
+        seconds=None, prepare=lambda: prepare_for(model), on_layer_note=lambda _: None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["writes", "reads"])
+def test_a_torchscript_from_file_is_stopped_by_the_sandbox_alone(shared: bool, tmp_path: Path) -> None:
+    from xai_cli.errors import UnsafeModelError
+
+    target = tmp_path / "outside" / ("marker" if shared else "secret.bin")
+    target.parent.mkdir()
+    if not shared:
+        target.write_bytes(b"S" * 16)
+    model = tmp_path / "models" / "from_file.pt"
+    model.parent.mkdir()
+    torch.jit.script(FromFile(str(target), shared)).save(str(model))
+    with pytest.raises(UnsafeModelError, match="stopped by the sandbox"):
+        sandboxed_torchscript_call(model, tmp_path / "out")
+    assert target.exists() is not shared  # nothing created
+    # The companion: without the sandbox, the same file does map (and for shared=True, create) the file.
+    value = torch.jit.load(str(model))(torch.zeros(1)).item()
+    assert target.exists() and (shared or value == 16 * ord("S"))

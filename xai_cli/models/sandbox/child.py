@@ -4,6 +4,7 @@ notes and the result over its channel, then exits."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import os
 import signal
@@ -83,7 +84,7 @@ def child_main(
     try:
         _detach(fd, relay_fd)
         prepare()
-        notes = _lock_down(fd, read_paths, limits)
+        notes, roots = _lock_down(fd, read_paths, limits)
         for note in notes:
             channel.send(fd, {"op": "layer_note", "text": note})
 
@@ -101,6 +102,10 @@ def child_main(
             )
             channel.send(fd, channel.encode_error(error, _traceback_text(exc)))
         except BaseException as exc:
+            denied = _denied_by_the_sandbox(exc, roots)
+            if denied is not None:
+                channel.send(fd, {"op": "violation", "what": "read a file outside the model, the data "
+                                  "and Python", "detail": denied})  # fmt: skip
             channel.send(fd, channel.encode_error(exc, _traceback_text(exc)))
         code = EXIT_DONE
     except BaseException:
@@ -147,7 +152,26 @@ def _close_sockets(keep: int) -> None:
                     os.close(number)
 
 
-def _lock_down(fd: int, read_paths: Sequence[Path], limits: SandboxLimits) -> list[str]:
+def _denied_by_the_sandbox(exc: BaseException, roots: Sequence[str]) -> str | None:
+    """What Landlock refused, when ``exc`` (or an error behind it) is a denied access to a file outside
+    the read roots: a read from C code, below the audit hook (torch.from_file, a C library's fopen)."""
+    from xai_cli.models.sandbox.roots import is_within
+
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EPERM) and error.filename:
+            name = os.path.realpath(os.fsdecode(error.filename))
+            if not is_within(name, roots):
+                return name
+        elif "Permission denied" in str(error) and not isinstance(error, OSError):
+            return str(error).strip().splitlines()[0][:160]
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _lock_down(fd: int, read_paths: Sequence[Path], limits: SandboxLimits) -> tuple[list[str], list[str]]:
     from xai_cli.models.sandbox.audit import install_audit_hook
     from xai_cli.models.sandbox.kernel import apply_landlock, apply_resource_limits, apply_seccomp
     from xai_cli.models.sandbox.roots import import_path_folders, read_roots
@@ -167,4 +191,4 @@ def _lock_down(fd: int, read_paths: Sequence[Path], limits: SandboxLimits) -> li
         os._exit(EXIT_VIOLATION)
 
     install_audit_hook(roots, listable, on_violation)
-    return notes
+    return notes, roots
