@@ -164,7 +164,7 @@ def make_payload(kind: str, marker: Marker, module: str, workdir: Path) -> Paylo
         "io.open": lambda: Payload(Call(open, *_open_args(marker)), {"io.open"}),
         "getattr-chain": lambda: Payload(
             Call(Call(getattr, Call(importlib.import_module, "os"), "system"), marker.shell),
-            {"builtins.getattr"},
+            {"builtins.getattr", "importlib.import_module"},
         ),
         "builtins.__import__": lambda: Payload(Call(builtins.__import__, module), {"builtins.__import__"}),
         "importlib.import_module": lambda: Payload(

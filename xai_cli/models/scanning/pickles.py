@@ -10,7 +10,8 @@ from xai_cli.models.scanning.base import Finding, ScanResult
 
 PICKLE_CHECKED = (
     "every class and function the pickle would import, against the allow-list that 'xai explain' "
-    "loads pickles with, and every call on an object the file builds itself"
+    "loads pickles with, the arguments of the guarded helpers, the keys every BUILD sets, the file's "
+    "top object (a fitted estimator), and every call on an object the file builds itself"
 )
 
 NameJudge = Callable[[str, str], bool]
@@ -24,12 +25,19 @@ def findings_of(
     findings = []
     for full in listing.globals:
         parts = listing.parts.get(full)
-        allowed = parts is not None and judge(*parts)
+        allowed = parts is not None and (judge(*parts) or full in listing.checked)
         findings.append(Finding(full, "import", allowed, where))
     findings += [
         Finding(call, "call", False, where, "calls an object built inside the file, not a class or function")
         for call in listing.built_calls
     ]
+    findings += [
+        Finding(name, "call", False, where, f"called or built with {detail}")
+        for name, detail in listing.refused_calls.items()
+    ]
+    if listing.refused_root is not None:
+        name, detail = listing.refused_root
+        findings.append(Finding(name, "import", False, where, detail))
     return findings
 
 
