@@ -119,15 +119,18 @@ def _zip(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def test_torchscript_cannot_be_fully_checked(tmp_path: Path) -> None:
+def test_torchscript_code_is_checked(tmp_path: Path) -> None:
+    """The code under code/ is read (with ast, never run) and every operator it calls is judged."""
     path = _zip(
         tmp_path / "scripted.pt",
         {"m/data.pkl": pickle.dumps({"w": 1}, protocol=2), "m/code/__torch__.py": b"def forward(self): ..."},
     )
-    result = run_in_process("scan", path)
-    assert result.exit_code == 4
-    assert "cannot be fully checked: the TorchScript code under code/" in error_lines(result.stderr)[0]
-    assert run_in_process("scan", path, "--allow-unchecked").exit_code == 0
+    assert run_in_process("scan", path).exit_code == 0
+    code = b"def forward(self, x: Tensor) -> Tensor:\n  return torch.from_file('/tmp/x', True, 8)\n"
+    data = pickle.dumps({"w": 1}, protocol=2)
+    evil = _zip(tmp_path / "evil.pt", {"m/data.pkl": data, "m/code/__torch__.py": code})
+    result = run_in_process("scan", evil)
+    assert result.exit_code == 4 and "aten::from_file" in error_lines(result.stderr)[0]
 
 
 def test_damaged_torch_archive_is_bad_input(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 from xai_cli.errors import InputError
@@ -49,13 +48,11 @@ def detect_format(path: Path) -> str:
 
 
 def _zip_format(path: Path) -> str:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except Exception as exc:  # zipfile raises BadZipFile, but also NotImplementedError, ValueError, ...
-        raise InputError(
-            f"{path}: a damaged zip archive ({type(exc).__name__}: {exc}); save the model again"
-        ) from exc
+    from xai_cli.models.scanning.zip_limits import open_archive
+
+    # The central directory is checked against the zip limits here, before any reader inflates a member.
+    with open_archive(path) as archive:
+        names = archive.namelist()
     if "schema.json" in names:
         return "skops"
     if "config.json" in names and any(n.endswith(".weights.h5") or n == "metadata.json" for n in names):

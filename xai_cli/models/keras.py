@@ -44,6 +44,10 @@ def keras_backend() -> str:
 
 def load_keras(path: Path, file_format: str, *, trust: bool, device: str) -> Network:
     """Load a .keras or .h5 file; ``device`` is a resolved 'cpu'/'cuda' (used on the torch backend)."""
+    if file_format == "keras":
+        from xai_cli.models.scanning.zip_limits import check_zip_file
+
+        check_zip_file(path, "Keras file")  # Keras reads config.json and metadata.json whole
     keras = import_keras()
     backend = keras.backend.backend()
     with _device_scope(keras, backend, device), _with_suffix(path, SUFFIX[file_format]) as readable:

@@ -1,15 +1,16 @@
 """PyTorch files as a ``Network``: TorchScript, ``torch.export`` programs, state_dicts, pickled modules.
 
-Safety: TorchScript and ``torch.export`` files hold graphs of torch operators, not Python, and load by
-default (a ``.pt2`` file is first checked: every pickled payload in it must pass ``weights_only``);
+Safety: TorchScript and ``torch.export`` files are scanned before torch reads them (unless
+``--trust-model``), with the same scanners ``xai scan`` uses, so scan and load agree: every operator
+their code or graphs call must be on the allow-list of network operators (``aten::from_file``,
+``aten::save`` and anything unknown are refused), and every pickled payload must pass ``weights_only``.
 ``torch.load`` always runs with ``weights_only=True`` (tensors and plain containers only) unless
-``--trust-model``, so a whole pickled ``nn.Module`` is refused unless trusted.
+``--trust-model``, so a whole pickled ``nn.Module`` is refused unless trusted. Every zip archive's
+central directory is checked against the zip limits (``scanning/zip_limits.py``) first, trusted or not.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import pickle
 import zipfile
 from pathlib import Path
@@ -36,6 +37,14 @@ def load_torch(
     """Load a PyTorch file of the detected format onto ``device``."""
     import torch
 
+    if zipfile.is_zipfile(path):
+        from xai_cli.models.scanning.zip_limits import check_zip_file
+
+        check_zip_file(path, "PyTorch archive")
+        if not trust and file_format in ("torch", "torchscript"):
+            from xai_cli.models.scanning.torch_zip import scan_torch
+
+            refuse_unsafe(scan_torch(path, file_format))  # what `xai scan` refuses, in the same words
     if file_format == "torchscript":
         try:
             module = torch.jit.load(str(path), map_location=device)
@@ -148,44 +157,46 @@ def _state_dict_of(obj: Any, path: Path) -> tuple[dict[str, Any], list[Any] | No
     )
 
 
-def check_export_archive(path: Path) -> None:
-    """Refuse a .pt2 archive whose pickled payloads would need more than ``weights_only`` to load.
+def refuse_unsafe(result: Any) -> None:
+    """Raise UnsafeModelError naming the first thing ``xai scan`` refuses in this file, if any."""
+    refused = result.refused
+    if not refused:
+        return
+    first = refused[0]
+    if first.kind == "operator":
+        part = "graph" if str(first.where).endswith(".json") else "code"
+        what = f"its {part} ({first.where}) calls the operator '{first.name}'"
+    elif first.kind == "custom-object":
+        what = f"{first.where} is {first.detail or 'an object that needs full unpickling'}"
+    else:
+        what = f"{first.where} asks for '{first.name}'"
+    if first.detail and first.kind != "custom-object":
+        what += f" ({first.detail})"
+    more = f", and {len(refused) - 1} more refused" if len(refused) > 1 else ""
+    raise UnsafeModelError(f"{result.path}: refused to load: {what}{more}; {TRUST_HINT}")
 
-    ``torch.export.load`` unpickles some payloads with ``weights_only=False`` (pickled weights and
-    constants, sample inputs as a fall-back) and opaque objects with plain ``pickle``; each such payload
-    is loaded here first with ``weights_only=True``, and opaque/custom objects are refused.
+
+def check_export_archive(path: Path) -> None:
+    """Refuse a .pt2 archive that ``xai scan`` calls unsafe (operators off the allow-list, pickled
+    payloads that need more than ``weights_only``, opaque objects, native code).
+
+    ``torch.export.load`` falls back to a full unpickle when ``weights_only=True`` fails on a payload;
+    so each payload is also loaded here with ``weights_only=True`` first, and one that torch itself
+    cannot read that way is refused as unreadable before the fall-back can run.
     """
     import torch
 
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            raw_tensors: set[str] = set()
-            for name in names:
-                if name.endswith(("_weights_config.json", "_constants_config.json")):
-                    folder = name.rsplit("/", 1)[0]
-                    config = json.loads(archive.read(name)).get("config", {})
-                    raw_tensors.update(
-                        f"{folder}/{entry['path_name']}"
-                        for entry in config.values()
-                        if not entry["use_pickle"]
-                    )
-            for name in names:
-                relative = name.split("/", 1)[1] if "/" in name else name
-                leaf = relative.rsplit("/", 1)[-1]
-                if not relative.startswith("data/") or name.endswith(".json") or name in raw_tensors:
-                    continue
-                if leaf.startswith(("custom_obj", "opaque_obj")):
-                    raise UnsafeModelError(
-                        f"{path}: refused to load: the program holds a pickled Python object ({relative}); "
-                        f"{TRUST_HINT}"
-                    )
-                try:
-                    torch.load(io.BytesIO(archive.read(name)), map_location="cpu", weights_only=True)
-                except Exception as exc:
-                    raise UnsafeModelError(
-                        f"{path}: refused to load: {relative} is not plain tensors "
-                        f"({_unsupported_global(exc)}); {TRUST_HINT}"
-                    ) from exc
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
-        raise InputError(f"{path}: not a readable torch.export archive ({_first_line(exc)})") from exc
+    from xai_cli.models.scanning.torch_export_graph import payload_members, scan_torch_export
+    from xai_cli.models.scanning.zip_limits import open_archive
+
+    refuse_unsafe(scan_torch_export(path, "torch-export"))
+    with open_archive(path, "torch.export archive") as archive:
+        for member in payload_members(path, archive):
+            try:
+                with archive.open(member) as stream:
+                    torch.load(stream, map_location="cpu", weights_only=True)
+            except Exception as exc:
+                raise InputError(
+                    f"{path}: member {member} is not a torch.save payload that weights_only can read "
+                    f"({_first_line(exc)}); save the program again"
+                ) from exc

@@ -15,6 +15,7 @@ from xai_cli.models.scanning.keras_config import scan_keras, scan_keras_h5
 from xai_cli.models.scanning.onnx_graph import scan_onnx
 from xai_cli.models.scanning.pickles import scan_pickle
 from xai_cli.models.scanning.skops_schema import scan_skops
+from xai_cli.models.scanning.torch_export_graph import scan_torch_export
 from xai_cli.models.scanning.torch_zip import scan_torch
 
 __all__ = ["SCANNERS", "Finding", "ScanResult", "Verdict", "scan_model"]
@@ -27,6 +28,7 @@ SCANNERS: dict[str, Scanner] = {
     "skops": scan_skops,
     "torch": scan_torch,
     "torchscript": scan_torch,
+    "torch-export": scan_torch_export,
     "keras": scan_keras,
     "keras-h5": scan_keras_h5,
     "onnx": scan_onnx,

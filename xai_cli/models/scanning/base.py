@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Literal
 
 Verdict = Literal["safe", "unsafe", "unchecked"]
-FindingKind = Literal["import", "call", "lambda", "custom-object", "operator-domain", "external-data"]
+FindingKind = Literal[
+    "import", "call", "lambda", "custom-object", "operator-domain", "external-data", "operator"
+]
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,8 @@ class Finding:
     something the file built itself), ``lambda`` (Python bytecode in a Keras config),
     ``custom-object`` (a Keras class or function from outside Keras), ``operator-domain`` (an ONNX
     operator set outside the standard ones), ``external-data`` (an ONNX tensor read from another
-    file). ``where`` names the member of an archive it was found in, when the file is an archive.
+    file), ``operator`` (a torch operator that TorchScript code or a ``torch.export`` graph calls).
+    ``where`` names the member of an archive it was found in, when the file is an archive.
     """
 
     name: str

@@ -11,7 +11,6 @@ lists as "non-modeling APIs", which have been used to attack older versions).
 from __future__ import annotations
 
 import json
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,10 +136,18 @@ def _judge(
 
 def scan_keras(path: Path, file_format: str) -> ScanResult:
     """Judge the config of a Keras 3 ``.keras`` archive."""
+    from xai_cli.models.scanning.zip_limits import open_archive, read_member
+
+    with open_archive(path, "Keras file") as archive:
+        try:
+            raw = read_member(path, archive, "config.json")
+        except KeyError as exc:
+            raise InputError(f"{path}: not a readable Keras file (no config.json)") from exc
+        if "metadata.json" in archive.namelist():
+            read_member(path, archive, "metadata.json")  # Keras reads it whole too
     try:
-        with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
-    except Exception as exc:  # zipfile raises BadZipFile, NotImplementedError, ValueError, ...
+        config = json.loads(raw)
+    except ValueError as exc:
         raise InputError(f"{path}: not a readable Keras file ({type(exc).__name__}: {exc})") from exc
     return ScanResult(path, file_format, config_findings(config, "config.json"), KERAS_CHECKED)
 
