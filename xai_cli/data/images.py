@@ -4,22 +4,33 @@ Pillow decodes PNG, JPEG, BMP, TIFF and WebP. A picture becomes the model's inpu
 grayscale or RGB (from the model's channels), resizing to the model's size (``--size`` or the size the
 model declares; else the image keeps its own), scaling to 0..1, then ``(x - mean) / std`` per channel,
 and laying the channels out as the model wants them (NCHW or NHWC).
+
+Size first: the width and height a file declares are checked against the pixel limit (64 megapixels
+by default, ``--max-pixels`` / ``XAI_MAX_PIXELS``) before a pixel is decoded, so a 13000x13000 PNG of a
+few kilobytes is refused in one line instead of taking gigabytes.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from xai_cli.errors import InputError, UsageError
+from xai_cli.limits import MAX_PIXELS, limit_value
 from xai_cli.models.network import InputSpec
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 CHANNEL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+# The decoders Pillow may use, whatever the file's name: the formats above (a camera's multi-picture
+# JPEG opens through JPEG; GIF has always been read). Others (EPS runs Ghostscript; PSD, ICO, DDS, ...
+# add parsers nobody asked for) are not tried.
+PILLOW_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "GIF")
 
 
 @dataclass(frozen=True)
@@ -155,17 +166,23 @@ def preprocessing_for(
 
 
 def read_image(path: Path, prep: Preprocessing) -> LoadedImage:
-    """Decode, convert and resize one image; anything unreadable raises InputError naming the file."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    """Decode, convert and resize one image; anything unreadable raises InputError naming the file.
 
+    The pixel count the header declares is checked against the limit (``--max-pixels``) before any
+    pixel is decoded; later frames of a GIF that would grow the canvas are held to the same limit.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    max_pixels = limit_value(MAX_PIXELS)
     try:
-        with Image.open(path) as opened:
-            opened.load()
-            picture = ImageOps.exif_transpose(opened)
+        picture = _decode_within(path, max_pixels)
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image Pillow can read (PNG, JPEG, BMP, TIFF, WebP)") from None
-    except Image.DecompressionBombError as exc:
-        raise InputError(f"{path}: too large to decode safely ({exc})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(
+            f"{path}: a frame of the image is larger than the limit of {max_pixels:,} pixels ({exc}); "
+            f"{MAX_PIXELS.how_to_raise}"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{path}: a damaged or truncated image ({exc})") from None
     if picture.width < 1 or picture.height < 1:
@@ -178,6 +195,36 @@ def read_image(path: Path, prep: Preprocessing) -> LoadedImage:
     else:
         resized = original
     return LoadedImage(path=path, original=original, model_input=prep.normalise(resized))
+
+
+def _decode_within(path: Path, max_pixels: int) -> Any:
+    """Open (headers only), check the declared size, then decode and apply the EXIF orientation."""
+    from PIL import Image, ImageOps
+
+    previous = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between its limit and twice it; here the limit is the limit.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = None  # the header's size is checked below, with a clearer message
+            with Image.open(path, formats=PILLOW_FORMATS) as opened:
+                check_pixel_count(path, opened.size, max_pixels)
+                Image.MAX_IMAGE_PIXELS = max_pixels  # frames that grow the canvas while decoding
+                opened.load()
+                return ImageOps.exif_transpose(opened)
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def check_pixel_count(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+    """Refuse an image whose declared width x height exceeds ``max_pixels``, before decoding it."""
+    width, height = size
+    if width * height > max_pixels:
+        raise InputError(
+            f"{path}: the image is {width}x{height} = {width * height:,} pixels, above the limit of "
+            f"{max_pixels:,} pixels (decoding it would take about {width * height * 4:,} bytes); "
+            f"{MAX_PIXELS.how_to_raise}"
+        )
 
 
 def _as_unit_array(picture: object, channels: int) -> np.ndarray:

@@ -1,7 +1,9 @@
 """Reading a large CSV or Parquet file in chunks, so no more than one chunk is in memory at a time.
 
 Parquet is read with pyarrow's ``ParquetFile.iter_batches`` (row count from the footer, free); CSV with
-pandas' ``read_csv(chunksize=...)`` (counting rows costs one pass over the first column).
+pandas' ``read_csv(chunksize=...)`` (counting rows costs one pass over the first column). The same
+limits hold as for a whole-file read: CSV lines, fields and columns as they are read, Parquet columns and
+row-group sizes from the footer.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ def iter_table_chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
 def _parquet_chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
+    from xai_cli.data.tabular import check_parquet_sizes
+
+    check_parquet_sizes(path, whole_file=False)
     try:
         # pre_buffer=False: with pyarrow's default read-ahead cache, iter_batches keeps what it read and
         # memory grows with the file (measured: +70 MB per million rows of 8 float columns); without it
@@ -95,12 +100,17 @@ def _csv_chunks(path: Path, chunk_size: int, usecols: list[int] | None = None) -
         if exc.start < len(head) - 4:
             encoding = "latin-1"
     separator = "\t" if path.suffix.lower() == ".tsv" else ","
-    _check_header(path, encoding, separator)
+    columns = len(_check_header(path, encoding, separator))
+    from xai_cli.data.csv_limits import limited_csv
+
     try:
-        reader = pd.read_csv(path, encoding=encoding, sep=separator, chunksize=chunk_size, usecols=usecols)
-        with reader:
-            for chunk in reader:
-                yield chunk.reset_index(drop=True)
+        with limited_csv(path, encoding, separator, columns) as handle:
+            reader = pd.read_csv(
+                handle, encoding=encoding, sep=separator, chunksize=chunk_size, usecols=usecols
+            )
+            with reader:
+                for chunk in reader:
+                    yield chunk.reset_index(drop=True)
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path}: the file is empty; expected a header line and data rows") from exc
     except pd.errors.ParserError as exc:

@@ -1,10 +1,14 @@
-"""Reading CSV and Parquet files into a DataFrame, with one clear error per problem."""
+"""Reading CSV and Parquet files into a DataFrame, with one clear error per problem.
+
+Sizes are held to the limits of ``xai_cli.limits``: a CSV's columns, line and field lengths while it is
+read (``data/csv_limits.py``), a Parquet file's columns and decoded row-group sizes from its footer
+before anything is decoded.
+"""
 
 from __future__ import annotations
 
 import codecs
 import contextlib
-import csv
 from pathlib import Path
 
 import pandas as pd
@@ -40,10 +44,67 @@ def _is_parquet(path: Path, head: bytes) -> bool:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    check_parquet_sizes(path, whole_file=True)
     try:
         return pd.read_parquet(path)
     except Exception as exc:
         raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from exc
+
+
+# Bytes per value of Parquet's fixed-width physical types.
+_PARQUET_WIDTHS = {"BOOLEAN": 1, "INT32": 4, "FLOAT": 4, "INT64": 8, "DOUBLE": 8, "INT96": 12}
+
+
+def check_parquet_sizes(path: Path, *, whole_file: bool) -> None:
+    """From the footer alone: the column count, each row group's decoded size and (``whole_file``)
+    the whole file's decoded size against the limits; InputError naming the file otherwise."""
+    import pyarrow.parquet as pq
+
+    from xai_cli.limits import (
+        MAX_CSV_COLUMNS,
+        MAX_PARQUET_EXPANSION,
+        MAX_ROW_GROUP_BYTES,
+        GiB,
+        limit_value,
+        size_text,
+    )
+
+    try:
+        metadata = pq.read_metadata(path)
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from exc
+    max_columns = limit_value(MAX_CSV_COLUMNS)
+    if metadata.num_columns > max_columns:
+        raise InputError(
+            f"{path}: {metadata.num_columns:,} columns, above the limit of {max_columns:,}; "
+            f"{MAX_CSV_COLUMNS.how_to_raise}"
+        )
+    max_group, total = limit_value(MAX_ROW_GROUP_BYTES), 0
+    for index in range(metadata.num_row_groups):
+        decoded = _row_group_bytes(metadata, index)
+        total += decoded
+        if decoded > max_group:
+            raise InputError(
+                f"{path}: row group {index} would decode to {size_text(decoded)}, above the limit of "
+                f"{size_text(max_group)}; {MAX_ROW_GROUP_BYTES.how_to_raise}"
+            )
+    expansion = limit_value(MAX_PARQUET_EXPANSION)
+    size = path.stat().st_size
+    if whole_file and total > GiB and total > expansion * size:
+        raise InputError(
+            f"{path}: would decode to {size_text(total)}, more than {expansion:,} times its size "
+            f"({size_text(size)}); {MAX_PARQUET_EXPANSION.how_to_raise}, or read it with --chunk-size"
+        )
+
+
+def _row_group_bytes(metadata: object, index: int) -> int:
+    """A row group's decoded size: what it declares, or rows x fixed widths, whichever is larger."""
+    group = metadata.row_group(index)  # type: ignore[attr-defined]
+    width = 0
+    for column in range(group.num_columns):
+        physical = group.column(column).physical_type
+        width += _PARQUET_WIDTHS.get(physical, 0)
+    return max(int(group.total_byte_size), int(group.num_rows) * width)
 
 
 # Byte-order marks, longest first (the UTF-32 LE mark starts with the UTF-16 LE one).
@@ -89,12 +150,12 @@ def _read_csv(path: Path, head: bytes) -> pd.DataFrame:
     if encoding is None:
         raise InputError(f"{path}: looks like a binary file, not CSV text; pass a CSV or Parquet file")
     separator = "\t" if path.suffix.lower() == ".tsv" else ","
-    _check_header(path, encoding, separator)
+    columns = len(_check_header(path, encoding, separator))
     try:
         try:
-            frame = pd.read_csv(path, encoding=encoding, sep=separator, low_memory=False)
+            frame = _limited_read_csv(path, encoding, separator, columns)
         except UnicodeDecodeError:
-            frame = pd.read_csv(path, encoding="latin-1", sep=separator, low_memory=False)
+            frame = _limited_read_csv(path, "latin-1", separator, columns)
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path}: the file is empty; expected a header line and data rows") from exc
     except (pd.errors.ParserError, ValueError, UnicodeError) as exc:
@@ -112,9 +173,19 @@ def _read_csv(path: Path, head: bytes) -> pd.DataFrame:
     return frame
 
 
-def _check_header(path: Path, encoding: str, separator: str) -> None:
-    with path.open(encoding=encoding, errors="replace", newline="") as handle:
-        header = next(csv.reader(handle, delimiter=separator), [])
+def _limited_read_csv(path: Path, encoding: str, separator: str, columns: int) -> pd.DataFrame:
+    """pandas' C parser, fed through the line and field limits (``xai_cli.data.csv_limits``)."""
+    from xai_cli.data.csv_limits import limited_csv
+
+    with limited_csv(path, encoding, separator, columns) as handle:
+        return pd.read_csv(handle, encoding=encoding, sep=separator, low_memory=False)
+
+
+def _check_header(path: Path, encoding: str, separator: str) -> list[str]:
+    """The header's names, within the column, line and field limits, and none twice (a bounded read)."""
+    from xai_cli.data.csv_limits import read_header
+
+    header = read_header(path, encoding, separator)
     seen: set[str] = set()
     for position, name in enumerate(header):
         if name in seen:
@@ -123,3 +194,4 @@ def _check_header(path: Path, encoding: str, separator: str) -> None:
                 "rename one"
             )
         seen.add(name)
+    return header

@@ -1,8 +1,13 @@
 """ONNX files through onnxruntime, as a ``Network`` (no gradients: occlusion is their attention method).
 
-An ONNX graph is operators and tensors, never Python, so it loads without ``--trust-model``. Class names
-come from scikit-learn converters' ``classlabels_*`` attributes or a ``classes`` metadata property (a JSON
-list). A model from skl2onnx may take one input per column; the input names are then the columns.
+An ONNX graph is operators and tensors, never Python, so it loads without ``--trust-model`` once the
+checks ``xai scan`` makes have passed (``checked_onnx_graph``: standard operator domains, external data
+inside the model's folder, every tensor within the size limit). onnxruntime then runs in a CPU arena
+capped at ``XAI_MAX_ONNX_ARENA_BYTES`` (4 GiB), so a value that grows at run time fails in one line.
+
+Class names come from scikit-learn converters' ``classlabels_*`` attributes or a ``classes`` metadata
+property (a JSON list). A model from skl2onnx may take one input per column; the input names are then
+the columns.
 """
 
 from __future__ import annotations
@@ -13,9 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from xai_cli.errors import InputError
+from xai_cli.errors import InputError, UnsafeModelError
+from xai_cli.limits import MAX_ONNX_ARENA_BYTES, limit_value, size_text
 from xai_cli.models.device import onnx_providers
 from xai_cli.models.network import InputSpec, Network
+from xai_cli.textsafe import terminal_safe
+
+TRUST_HINT = "if you trust this file, pass --trust-model (or set XAI_TRUST_MODEL=1)"
 
 ONNX_DTYPES = {
     "tensor(float)": np.float32,
@@ -25,20 +34,66 @@ ONNX_DTYPES = {
 }
 
 
-def load_onnx(path: Path, *, device: str) -> Network:
-    """Open an ONNX file in an onnxruntime session on ``device``."""
+def checked_onnx_graph(path: Path) -> bool:
+    """What ``xai scan`` checks, before onnxruntime reads the file: a custom operator domain or external
+    data outside the model's folder raises UnsafeModelError (exit 4), a tensor over the size limit
+    InputError (exit 3). Returns whether onnxruntime may fold constants at load (False when a value
+    computed from constants alone could not be sized: it is then computed at run time, in the arena)."""
+    from xai_cli.models.scanning.onnx_graph import scan_onnx_model
+
+    scan, sizes = scan_onnx_model(path, "onnx")
+    if scan.not_checked:
+        raise UnsafeModelError(
+            f"{path}: refused to load: {scan.not_checked} (pip install onnx); {TRUST_HINT}"
+        )
+    for finding in scan.refused:
+        what = "custom operators" if finding.kind == "operator-domain" else "external data"
+        raise UnsafeModelError(
+            f"{path}: refused to load: the model asks for {what} '{terminal_safe(finding.name, 200)}' "
+            f"({finding.detail}); {TRUST_HINT}"
+        )
+    return not sizes.unbounded_constant
+
+
+def load_onnx(path: Path, *, device: str, fold_constants: bool = True) -> Network:
+    """Open an ONNX file in an onnxruntime session on ``device``, its arena held to the limit."""
     try:
         import onnxruntime
     except ImportError as exc:
         raise InputError(f"{path}: an ONNX model needs onnxruntime: pip install 'xai-cli[onnx]'") from exc
+    arena = limit_value(MAX_ONNX_ARENA_BYTES)
     options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # errors come back as exceptions; ORT's own log lines are not ours
+    _share_capped_arena(onnxruntime, arena)
+    options.add_session_config_entry("session.use_env_allocators", "1")
+    providers: list[Any] = list(onnx_providers(device))
+    if providers[0] == "CUDAExecutionProvider":
+        providers[0] = ("CUDAExecutionProvider", {"gpu_mem_limit": str(arena)})
+    disabled = [] if fold_constants else ["ConstantFolding"]
     try:
-        session = onnxruntime.InferenceSession(str(path), options, providers=onnx_providers(device))
+        session = onnxruntime.InferenceSession(
+            str(path), options, providers=providers, disabled_optimizers=disabled
+        )
     except Exception as exc:
         text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: not a readable ONNX model ({text})") from exc
     return OnnxNetwork(session, path, device)
+
+
+_ARENA_SHARED: list[int] = []
+
+
+def _share_capped_arena(onnxruntime: Any, max_bytes: int) -> None:
+    """Register, once per process, a CPU arena of at most ``max_bytes`` that sessions share: a run whose
+    values outgrow it fails with an error instead of taking the machine's memory (weights are not in it)."""
+    if _ARENA_SHARED:
+        return
+    onnxruntime.set_default_logger_severity(4)
+    memory = onnxruntime.OrtMemoryInfo(
+        "Cpu", onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, onnxruntime.OrtMemType.DEFAULT
+    )
+    onnxruntime.create_and_register_allocator(memory, onnxruntime.OrtArenaCfg(max_bytes, -1, -1, -1))
+    _ARENA_SHARED.append(max_bytes)
 
 
 def _dim(value: Any) -> int | None:
@@ -53,6 +108,7 @@ class OnnxNetwork(Network):
 
     def __init__(self, session: Any, path: Path, device: str) -> None:
         self.session = session
+        self.path = path
         self.device = device
         inputs = session.get_inputs()
         self.architecture = "ONNX graph"
@@ -98,7 +154,17 @@ class OnnxNetwork(Network):
         }
 
     def _run_chunk(self, batch: np.ndarray) -> np.ndarray:
-        (result,) = self.session.run([self._output_name], self._feeds(batch))
+        try:
+            (result,) = self.session.run([self._output_name], self._feeds(batch))
+        except Exception as exc:
+            if "BFCArena" in str(exc) or "Available memory" in str(exc):
+                limit = _ARENA_SHARED[0] if _ARENA_SHARED else limit_value(MAX_ONNX_ARENA_BYTES)
+                raise InputError(
+                    f"{self.path}: a run of the model on {len(batch)} rows needs more memory than "
+                    f"onnxruntime's arena limit of {size_text(limit)}; "
+                    f"{MAX_ONNX_ARENA_BYTES.how_to_raise}"
+                ) from None
+            raise
         if isinstance(result, list) and result and isinstance(result[0], dict):
             keys = list(result[0])
             return np.array([[row[k] for k in keys] for row in result], dtype=np.float64)

@@ -1,9 +1,16 @@
-"""``xai scan`` for people: one verdict line per file, then each name it asks for, refused first."""
+"""``xai scan`` for people: one verdict line per file, then each name it asks for, refused first.
+
+Every text from the file (its path, the names and details it asks for, the error) goes through
+``terminal_safe``: escape codes in a pickled name or a file name are shown as ``\\x1b``, never run, so
+a file cannot erase or rewrite its own REFUSED line. Plain writes, no rich: ``[red]`` stays literal.
+"""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
+
+from xai_cli.textsafe import terminal_safe
 
 VERDICT_TEXT = {
     "safe": "safe to load",
@@ -20,19 +27,22 @@ def scan_summary_lines(report: dict[str, Any]) -> list[str]:
         model = entry["model"]
         findings = entry["findings"]
         refused = [f for f in findings if not f["allowed"]]
-        head = f"{model['path']}: {VERDICT_TEXT[entry['verdict']]}"
+        head = f"{terminal_safe(model['path'])}: {VERDICT_TEXT[entry['verdict']]}"
         if model["format"]:
             head += f" ({model['format']}; {len(findings)} names, {len(refused)} refused)"
         lines.append(head)
         for finding in sorted(findings, key=lambda f: f["allowed"]):
             mark = "allowed" if finding["allowed"] else "REFUSED"
-            where = f"  [{finding['where']}]" if finding["where"] else ""
-            detail = f"  ({finding['detail']})" if finding["detail"] and not finding["allowed"] else ""
-            lines.append(f"  {mark:<8} {finding['kind']:<14} {finding['name']}{where}{detail}")
+            where = f"  [{terminal_safe(finding['where'])}]" if finding["where"] else ""
+            detail = ""
+            if finding["detail"] and not finding["allowed"]:
+                detail = f"  ({terminal_safe(finding['detail'])})"
+            name = terminal_safe(finding["name"])
+            lines.append(f"  {mark:<8} {finding['kind']:<14} {name}{where}{detail}")
         if entry["not_checked"]:
-            lines.append(f"  not checked: {entry['not_checked']}")
+            lines.append(f"  not checked: {terminal_safe(entry['not_checked'])}")
         if entry["error"]:
-            lines.append(f"  {entry['error']}")
+            lines.append(f"  {terminal_safe(entry['error'])}")
     return lines
 
 
