@@ -267,3 +267,19 @@ def test_a_torchscript_from_file_is_stopped_by_the_sandbox_alone(shared: bool, t
     # The companion: without the sandbox, the same file does map (and for shared=True, create) the file.
     value = torch.jit.load(str(model))(torch.zeros(1)).item()
     assert target.exists() and (shared or value == 16 * ord("S"))
+
+
+def test_onnx_external_data_beside_the_model_is_readable_in_the_sandbox(tmp_path: Path) -> None:
+    """Landlock lets the model process read the external data files the (checked) model names, and
+    nothing else beside it."""
+    import numpy as np
+
+    from tests.hostile import bombs
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "w.bin").write_bytes(np.array([1, 2, 3, 4], dtype=np.float32).tobytes())
+    model = bombs.onnx_external_initializer(folder / "model.onnx", "w.bin")
+    args = ("--label-column", "species", "--rows", "0:2", "--background", "5", "--max-plots", "0")
+    result = run_in_process("explain", model, IRIS_DATA, "--out", tmp_path / "r", *args)
+    assert result.exit_code == 0, result.stderr

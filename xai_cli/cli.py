@@ -59,9 +59,12 @@ def _err(message: str) -> None:
 
 
 def _one_line(text: str) -> str:
-    """``text`` with line breaks and other control characters escaped: whatever a hostile file
-    puts in a name or value, an error stays one line and cannot drive the terminal."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    """``text`` with line breaks and every other character a terminal acts on (C0/C1 controls, DEL,
+    ESC, bidi overrides, zero-width characters) shown as ``\\xNN``/``\\uNNNN``: whatever a hostile
+    file puts in a name or value, an error stays one line and cannot drive the terminal."""
+    from xai_cli.textsafe import terminal_safe
+
+    return terminal_safe(text)
 
 
 def guarded(action: Callable[[], T]) -> T:
@@ -98,8 +101,28 @@ def _sandbox_limits(max_memory: str | None, max_cpu_seconds: int) -> Any:
     return SandboxLimits(max_memory=memory, max_cpu_seconds=max_cpu_seconds)
 
 
+TRUST_VALUES = ("1", "true", "yes")
+DISTRUST_VALUES = ("", "0", "false", "no")
+
+
+def _within_limits(values: dict[str, int | None], action: Callable[[], T]) -> T:
+    """Run ``action`` with the size limits named (``xai_cli.limits``) set from options, where given."""
+    from xai_cli import limits
+
+    with limits.limits_override({getattr(limits, name): value for name, value in values.items()}):
+        return action()
+
+
 def _trust_from_env(flag: bool) -> bool:
-    return flag or os.environ.get("XAI_TRUST_MODEL", "").strip().lower() in ("1", "true", "yes")
+    """``--trust-model``, or XAI_TRUST_MODEL set to exactly 1, true or yes (any case). Anything else
+    means not trusted; a value that is none of those nor 0, false, no or empty gets one note."""
+    value = os.environ.get("XAI_TRUST_MODEL", "").lower()
+    if value not in TRUST_VALUES and value not in DISTRUST_VALUES:
+        _err(
+            f"note: XAI_TRUST_MODEL={os.environ['XAI_TRUST_MODEL']!r} ignored: only 1, true or yes trust "
+            "the model; it is loaded as untrusted"
+        )
+    return flag or value in TRUST_VALUES
 
 
 @app.command()
@@ -168,8 +191,8 @@ def explain(
         bool,
         typer.Option(
             "--trust-model",
-            help="Load pickles without the allow-list: only for files you trust.",
-            envvar="XAI_TRUST_MODEL",
+            help="Load pickles without the allow-list: only for files you trust. "
+            "XAI_TRUST_MODEL=1 (or true, yes) does the same.",
         ),
     ] = False,
     max_memory: MaxMemoryOption = None,
@@ -480,6 +503,14 @@ def attention(
         str | None,
         typer.Option(help="Resize images to HxW (default: the model's input size, if it fixes one)."),
     ] = None,
+    max_pixels: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Refuse (exit 3) an image whose header declares more pixels than this, before decoding "
+            "it. Default 64000000 (8192x8192), or XAI_MAX_PIXELS.",
+        ),
+    ] = None,
     mean: Annotated[
         str | None, typer.Option(help="Per-channel mean subtracted from 0..1 pixels, e.g. 0.485,0.456,0.406.")
     ] = None,
@@ -519,8 +550,8 @@ def attention(
         bool,
         typer.Option(
             "--trust-model",
-            help="Load pickled modules and Keras Lambda layers: only for files you trust.",
-            envvar="XAI_TRUST_MODEL",
+            help="Load pickled modules and Keras Lambda layers: only for files you trust. "
+            "XAI_TRUST_MODEL=1 (or true, yes) does the same.",
         ),
     ] = False,
     max_memory: MaxMemoryOption = None,
@@ -591,7 +622,9 @@ def attention(
         lambda: _with_status(
             "computing attention maps",
             quiet,
-            lambda: run_attention(args, note, lambda t: _err(f"error: {t}")),
+            lambda: _within_limits(
+                {"MAX_PIXELS": max_pixels}, lambda: run_attention(args, note, lambda t: _err(f"error: {t}"))
+            ),
         )
     )
     from xai_cli.reports.summary import print_summary
@@ -657,8 +690,8 @@ def rules(
         bool,
         typer.Option(
             "--trust-model",
-            help="Load pickles without the allow-list: only for files you trust.",
-            envvar="XAI_TRUST_MODEL",
+            help="Load pickles without the allow-list: only for files you trust. "
+            "XAI_TRUST_MODEL=1 (or true, yes) does the same.",
         ),
     ] = False,
     max_memory: MaxMemoryOption = None,
@@ -788,8 +821,8 @@ def counterfactual(
         bool,
         typer.Option(
             "--trust-model",
-            help="Load pickles without the allow-list: only for files you trust.",
-            envvar="XAI_TRUST_MODEL",
+            help="Load pickles without the allow-list: only for files you trust. "
+            "XAI_TRUST_MODEL=1 (or true, yes) does the same.",
         ),
     ] = False,
     max_memory: MaxMemoryOption = None,
@@ -906,8 +939,9 @@ def scan(
     outcome = guarded(lambda: run_scan(ScanArgs(models=list(models), allow_unchecked=allow_unchecked)))
     if json_output:
         from xai_cli.reports.json_report import dumps
+        from xai_cli.textsafe import json_safe
 
-        sys.stdout.write(dumps(outcome.report))
+        sys.stdout.write(json_safe(dumps(outcome.report)))
     else:
         from xai_cli.reports.scan_table import print_scan_summary
 

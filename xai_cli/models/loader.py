@@ -58,8 +58,10 @@ def load_model(
     from xai_cli.models.sklearn import from_estimator
 
     if not trust:
+        from xai_cli.models.audit import audit_model
         from xai_cli.models.integrity import check_model_integrity
 
+        audit_model(obj, path)  # before any method of the loaded object runs
         check_model_integrity(obj, path)
     if isinstance(obj, type):
         raise InputError(
@@ -106,10 +108,11 @@ def _load_deep(
             _import_code(code)
         network = load_keras(path, file_format, trust=trust, device=resolved)
     elif file_format == "onnx":
-        from xai_cli.models.onnx import load_onnx
+        from xai_cli.models.onnx import checked_onnx_graph, load_onnx
 
         _require(path, "onnxruntime", "onnx")
-        network = load_onnx(path, device=resolve_device(device, "onnx"))
+        fold = checked_onnx_graph(path) if not trust else True
+        network = load_onnx(path, device=resolve_device(device, "onnx"), fold_constants=fold)
     else:
         from xai_cli.models.torch import load_torch
 
@@ -175,15 +178,11 @@ def _load_skops(path: Path, *, trust: bool) -> object:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:
         raise InputError(f"{path}: not a readable skops file ({exc})") from exc
-    from xai_cli.models.scanning.skops_schema import refused_skops_types
+    if trust:
+        try:
+            return sio.load(path, trusted=untrusted)
+        except Exception as exc:
+            raise InputError(f"{path}: not a readable skops file ({exc})") from exc
+    from xai_cli.models.scanning.skops_schema import load_checked_skops
 
-    refused = refused_skops_types(untrusted)
-    if refused and not trust:
-        listed = ", ".join(refused[:5]) + (" ..." if len(refused) > 5 else "")
-        raise UnsafeModelError(
-            f"{path}: refused to load: the file asks for types skops does not trust: {listed}; {TRUST_HINT}"
-        )
-    try:
-        return sio.load(path, trusted=untrusted)
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable skops file ({exc})") from exc
+    return load_checked_skops(path)

@@ -54,7 +54,7 @@ class AttentionArgs:
     trust_model: bool = False
     resume: bool = False
     html: bool = False
-    limits: SandboxLimits = SandboxLimits()
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
 
     def canonical_argv(self, method: str, layer: str | None) -> list[str]:
         """The command line that reproduces this run (output location and verbosity left out)."""

@@ -40,7 +40,7 @@ class CounterfactualArgs:
     seed: int = 0
     trust_model: bool = False
     html: bool = False
-    limits: SandboxLimits = SandboxLimits()
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
 
     def canonical_argv(self) -> list[str]:
         """The command line that reproduces this run (output location and verbosity left out)."""

@@ -47,7 +47,7 @@ class ExplainArgs:
     chunk_size: int | None = None
     html: bool = False
     timeout: float | None = None
-    limits: SandboxLimits = SandboxLimits()
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
 
     def canonical_argv(self) -> list[str]:
         """The command line that reproduces this run (output location and verbosity left out)."""

@@ -23,6 +23,7 @@ from xai_cli.models.sandbox.limits import SandboxLimits
 EXIT_DONE = 0
 EXIT_VIOLATION = 86
 EXIT_BROKEN = 70
+MAX_REPORTED_MODULES = 20_000
 # Kept in the model process's environment; everything else (tokens, keys, passwords) is removed.
 _KEPT_VARIABLES = ("PATH", "HOME", "LANG", "LC_", "TZ", "TMPDIR", "PYTHON", "OMP_", "MKL_", "OPENBLAS_",
                    "KMP_", "KERAS_", "TORCH_", "CUDA_", "NVIDIA_", "HF_", "TRANSFORMERS_", "XAI_",
@@ -81,6 +82,7 @@ def child_main(
 ) -> NoReturn:
     """Lock down, run ``work(call_back)``, send the outcome, exit. Never returns."""
     code = EXIT_BROKEN
+    modules_before = set(sys.modules)
     try:
         _detach(fd, relay_fd)
         prepare()
@@ -93,7 +95,8 @@ def child_main(
 
         try:
             value = work(call_back)
-            channel.send(fd, {"op": "result", "value": channel.encode_value(value)})
+            imported = sorted(set(sys.modules) - modules_before)[:MAX_REPORTED_MODULES]
+            channel.send(fd, {"op": "result", "value": channel.encode_value(value), "modules": imported})
         except MemoryError as exc:
             limit = limits.memory_bytes() / (1 << 30)
             error = InputError(
@@ -182,8 +185,8 @@ def _lock_down(fd: int, read_paths: Sequence[Path], limits: SandboxLimits) -> tu
     roots = read_roots(read_paths)
     listable = import_path_folders()
     install_sink(RemoteSink(fd))
-    apply_resource_limits(limits.memory_bytes(), limits.max_cpu_seconds)
-    notes = [note for note in (apply_landlock(roots, listable), apply_seccomp()) if note]
+    rlimit_note = apply_resource_limits(limits.memory_bytes(), limits.max_cpu_seconds)
+    notes = [note for note in (rlimit_note, apply_landlock(roots, listable), apply_seccomp()) if note]
 
     def on_violation(what: str, detail: str) -> None:
         with contextlib.suppress(BaseException):

@@ -38,16 +38,28 @@ _KILL_ALWAYS = (
 )  # fmt: skip
 
 
-def apply_resource_limits(max_memory: int, max_cpu_seconds: int) -> None:
-    """No file may grow (RLIMIT_FSIZE 0), no core dumps, the data segment capped, CPU time capped."""
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    # RLIMIT_DATA counts the private memory a process writes (heap, anonymous maps), not the address
-    # space libraries reserve without touching, which RLIMIT_AS would count and torch reserves in GBs.
-    resource.setrlimit(resource.RLIMIT_DATA, (max_memory, max_memory))
+def apply_resource_limits(max_memory: int, max_cpu_seconds: int) -> str | None:
+    """No file may grow (RLIMIT_FSIZE 0), no core dumps, the data segment capped, CPU time capped; a
+    note naming the limits this platform refused (macOS has no RLIMIT_DATA cap that it enforces)."""
+    limits = [
+        ("file size", resource.RLIMIT_FSIZE, (0, 0)),
+        ("core dumps", resource.RLIMIT_CORE, (0, 0)),
+        # RLIMIT_DATA counts the private memory a process writes (heap, anonymous maps), not the address
+        # space libraries reserve without touching, which RLIMIT_AS would count and torch reserves in GBs.
+        ("memory", resource.RLIMIT_DATA, (max_memory, max_memory)),
+    ]
     if max_cpu_seconds > 0:
         # The soft limit sends SIGXCPU (reported as a time-out); the hard one kills a process that ignores it.
-        resource.setrlimit(resource.RLIMIT_CPU, (max_cpu_seconds, max_cpu_seconds + 5))
+        limits.append(("CPU time", resource.RLIMIT_CPU, (max_cpu_seconds, max_cpu_seconds + 5)))
+    refused = []
+    for name, which, values in limits:
+        try:
+            resource.setrlimit(which, values)
+        except (OSError, ValueError):
+            refused.append(name)
+    return (
+        f"resource limits skipped: the system refused the {', '.join(refused)} limit(s)" if refused else None
+    )
 
 
 def apply_landlock(read_roots: Sequence[str], list_only: Sequence[str] = ()) -> str | None:

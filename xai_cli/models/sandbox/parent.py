@@ -23,6 +23,17 @@ from xai_cli.models.sandbox.limits import SandboxLimits
 TRUST_HINT = "if you trust this file, pass --trust-model (or set XAI_TRUST_MODEL=1)"
 # What the model process may print (library noise) before the rest is dropped.
 _RELAY_LIMIT = 64 << 10
+# Modules a model process imported that the next one in this process (a batch) will import again:
+# imported here before the next fork, so that each child starts with them. Only libraries this tool
+# uses, whatever names the child sent.
+WARM_PACKAGES = frozenset(
+    {
+        "xai_cli", "shap", "sklearn", "scipy", "numpy", "pandas", "matplotlib", "lime", "numba", "llvmlite",
+        "pyarrow", "joblib", "threadpoolctl", "PIL", "torch", "captum", "keras", "onnxruntime", "onnx",
+        "skops", "xgboost", "lightgbm", "catboost", "safetensors", "transformers", "h5py",
+    }
+)  # fmt: skip
+_learned_modules: set[str] = set()
 _SIGNAL_WORDS = {
     signal.SIGSYS: "made a system call the sandbox forbids (starting a process, writing or changing a "
     "file, opening a socket, or reaching another process)",
@@ -80,11 +91,46 @@ def run_sandboxed(
     ``work(call_back)`` runs in the child; ``call_back(i, args)`` there calls ``callbacks[i](*args)``
     here. Errors it raises are raised here, rebuilt from their class name and message.
     """
+    made = _make_folders(out_dirs)
+    try:
+        return _run(work, callbacks, read_paths, out_dirs, limits, label, seconds, prepare, on_layer_note)
+    except BaseException:
+        _remove_empty(made)
+        raise
+
+
+def _make_folders(out_dirs: Sequence[Path]) -> list[Path]:
+    """Make the report folders here, so that the model process may read back what it wrote (the HTML
+    report inlines its images) under Landlock, whose rules name existing folders; the folders made,
+    deepest first."""
+    made: list[Path] = []
     for folder in out_dirs:
-        # Made here, so that the model process may read back what it wrote (the HTML report inlines
-        # its images) under Landlock, whose rules name existing folders.
+        missing = [path for path in [Path(folder), *Path(folder).parents] if not path.exists()]
         with contextlib.suppress(OSError):
             Path(folder).mkdir(parents=True, exist_ok=True)
+            made += missing
+    return made
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """A failed run leaves no folder it made (those it filled stay: os.rmdir removes empty ones only)."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def _run(
+    work: Callable[[Callable[[int, tuple[Any, ...]], None]], Any],
+    callbacks: Sequence[Callable[..., Any]],
+    read_paths: Sequence[Path],
+    out_dirs: Sequence[Path],
+    limits: SandboxLimits,
+    label: str,
+    seconds: float | None,
+    prepare: Callable[[], None],
+    on_layer_note: Callable[[str], None],
+) -> Any:
+    _warm_up()
     parent_end, child_end = socket.socketpair()
     relay_read, relay_write = os.pipe()
     sys.stdout.flush()
@@ -173,6 +219,7 @@ def _handle(session: _Session, fd: int, header: dict[str, Any], body: bytes) -> 
         session.on_layer_note(str(header.get("text")))
     elif op == "result":
         session.result, session.finished = channel.decode_value(header.get("value")), True
+        _learn(header.get("modules"))
     elif op == "error":
         session.error, session.finished = channel.decode_error(header), True
     elif op == "violation":
@@ -252,6 +299,23 @@ def _outcome(session: _Session, status: int, label: str, limits: SandboxLimits) 
     if os.waitstatus_to_exitcode(status) == EXIT_VIOLATION:
         raise UnsafeModelError(f"{label}: stopped by the sandbox; {TRUST_HINT}")
     return session.result
+
+
+def _learn(modules: object) -> None:
+    if isinstance(modules, list):
+        _learned_modules.update(
+            name for name in modules if isinstance(name, str) and name.partition(".")[0] in WARM_PACKAGES
+        )
+
+
+def _warm_up() -> None:
+    """Import what the last model process of this process imported (see WARM_PACKAGES)."""
+    import importlib
+
+    while _learned_modules:
+        name = _learned_modules.pop()
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
 
 
 def _remove_staging(session: _Session) -> None:

@@ -26,6 +26,9 @@ def args_paths(args: Any) -> list[Path]:
     found: list[Path] = []
     if not dataclasses.is_dataclass(args):
         return found
+    model = getattr(args, "model", None)
+    if isinstance(model, Path) and model.is_file():
+        found += model_companions(model)
     arch = getattr(args, "arch", None)
     if isinstance(arch, str) and ":" in arch:
         found += _module_folder(arch.partition(":")[0])
@@ -41,6 +44,16 @@ def args_paths(args: Any) -> list[Path]:
             elif isinstance(item, str) and field.name == "background" and Path(item).is_file():
                 found.append(Path(item))
     return found
+
+
+def model_companions(model: Path) -> list[Path]:
+    """Files a model file names beside itself and its library reads from C: an ONNX model's external
+    data (already checked by the scan to lie in the model's folder)."""
+    if model.suffix.lower() != ".onnx":
+        return []
+    from xai_cli.models.scanning.onnx_graph import external_data_files
+
+    return external_data_files(model)
 
 
 def _module_folder(module: str) -> list[Path]:
