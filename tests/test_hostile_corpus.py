@@ -210,3 +210,42 @@ def test_torch_and_keras_payloads_run_without_checks(corpus: Corpus, tmp_path: P
         subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, timeout=300)
         assert _wait_for(tmp_path / DEFAULT_MARKER_NAME), entry.name
         (tmp_path / DEFAULT_MARKER_NAME).unlink()
+
+
+@pytest.fixture
+def no_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The allow-list switched off: pickles, joblib and skops files load with no checks at all (the
+    sandbox stays on), as if a file had found a way past the allow-list."""
+    import joblib
+    import skops.io as sio
+
+    import xai_cli.models.loader as loader
+    import xai_cli.models.safe_pickle as safe_pickle
+
+    monkeypatch.setattr(safe_pickle, "load_pickle", lambda path, trust=False: joblib.load(path))
+    monkeypatch.setattr(
+        loader,
+        "_load_skops",
+        lambda path, trust=False: sio.load(path, trusted=sio.get_untrusted_types(file=path)),
+    )
+    monkeypatch.delenv("XAI_SANDBOX", raising=False)
+
+
+def test_the_sandbox_alone_stops_every_payload(
+    corpus: Corpus, marker: Path, tmp_path: Path, no_allow_list: None
+) -> None:
+    """Each pickle, joblib and skops payload, loaded with no checks inside the sandbox: exit 4, one
+    line saying the sandbox stopped it, and no marker."""
+    problems = []
+    for entry in corpus.files:
+        if entry.loader != "sklearn" or not entry.runs_when_trusted:
+            continue
+        result = run_in_process("explain", corpus.path(entry), IRIS_DATA, "--out", tmp_path / "out")
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        if result.exit_code != 4 or len(errors) != 1 or "stopped by the sandbox" not in errors[0]:
+            problems.append(f"{entry.name}: exit {result.exit_code}: {result.stderr.strip()[:200]}")
+        if marker.exists():
+            problems.append(f"{entry.name}: the marker was written")
+            marker.unlink()
+    assert problems == []
+    assert not (tmp_path / "out").exists()

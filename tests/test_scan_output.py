@@ -138,3 +138,17 @@ def test_help_says_which_values_trust() -> None:
     for command in ("explain", "rules", "counterfactual", "attention"):
         text = " ".join(run_in_process(command, "--help").stdout.replace("│", " ").split())
         assert "XAI_TRUST_MODEL=1 (or true, yes)" in text, command
+
+
+def test_rich_markup_in_a_file_name_prints_as_text_in_the_tables(tmp_path: Path) -> None:
+    """A batch input named '[red]x[bold].csv': the summary table shows the name, markup and all."""
+    from tests.conftest import SAMPLES
+
+    model, data = SAMPLES["iris"]
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    lines = data.read_text().splitlines()
+    (folder / "[red]x[bold].csv").write_text("\n".join(lines[:30]) + "\n")
+    result = run_in_process("explain", model, folder, "--out", tmp_path / "r", "--label-column", "species")
+    assert result.exit_code == 0, result.stderr
+    assert "[red]x[bold].csv" in result.stdout

@@ -177,7 +177,9 @@ def test_standard_error_predicts_the_error_on_12_columns() -> None:
     rows, background = rng.normal(size=(3, n)), rng.normal(size=(6, n))
 
     def f(Z: np.ndarray) -> np.ndarray:
-        return np.tanh(Z @ weights + Z[:, 0] * Z[:, 1] * Z[:, 2])[:, None]
+        # Each row's sum on its own: BLAS's Z @ weights rounds a row differently with the batch around it
+        # (OpenBLAS's Haswell kernel), and the tests below compare rows explained in different batches.
+        return np.tanh((Z * weights).sum(axis=1) + Z[:, 0] * Z[:, 1] * Z[:, 2])[:, None]
 
     groups = [np.array([i]) for i in range(n)]
     exact = exact_shapley(f, rows, background, groups).values[:, :, 0]
@@ -208,7 +210,9 @@ def tanh_model(n: int, seed: int):
     weights = np.random.default_rng(seed).normal(size=n)
 
     def f(Z: np.ndarray) -> np.ndarray:
-        return np.tanh(Z @ weights + Z[:, 0] * Z[:, 1] * Z[:, 2])[:, None]
+        # Each row's sum on its own: BLAS's Z @ weights rounds a row differently with the batch around it
+        # (OpenBLAS's Haswell kernel), and the tests below compare rows explained in different batches.
+        return np.tanh((Z * weights).sum(axis=1) + Z[:, 0] * Z[:, 1] * Z[:, 2])[:, None]
 
     return f
 

@@ -154,7 +154,7 @@ def print_attention_summary(report: dict[str, Any], out_dir: Path, files: list[s
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(markup=False)  # names from files print as they are: '[red]' stays text
     table = Table(title=f"{report['method']}: attention per image", title_justify="left")
     for name, justify in (
         ("image", "left"),

@@ -131,7 +131,7 @@ def print_counterfactual_summary(report: dict[str, Any], out_dir: Path, files: l
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(markup=False)  # names from files print as they are: '[red]' stays text
     table = Table(title="counterfactuals (valid, sparse, close, diverse)", title_justify="left")
     for name, justify in (
         ("row", "right"),

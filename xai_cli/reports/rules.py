@@ -146,7 +146,7 @@ def print_rules_summary(report: dict[str, Any], out_dir: Path, files: list[str])
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(markup=False)  # names from files print as they are: '[red]' stays text
     table = Table(title=f"rules ({report['source']}): {report['reason']}", title_justify="left")
     table.add_column("rule")
     table.add_column("if")

@@ -228,7 +228,8 @@ def print_batch_table(index: dict[str, Any], out_dir: Path) -> None:
         figures = "; ".join(f"{key.replace('_', ' ')}: {_text(value)}" for key, value in headline.items())
         problems = [entry.get("error") or "", _gates_text(entry.get("gates") or [])]
         status = f"[{styles.get(entry['status'], 'white')}]{entry['status']}[/]"
-        table.add_row(entry["name"], status, figures, "; ".join(p for p in problems if p))
+        problem_text = "; ".join(p for p in problems if p)
+        table.add_row(_plain(entry["name"]), status, _plain(figures), _plain(problem_text))
     console.print(table)
     console.print(f"index: {out_dir}/index.json and {out_dir}/index.html")
 
@@ -247,13 +248,22 @@ def print_diff_table(document: dict[str, Any]) -> None:
     for column in ("input", "rank corr", "top-k changes", "entered", "left", "largest change", "result"):
         table.add_column(column, overflow="fold")
     for row in _diff_rows(document):
-        table.add_row(*row)
+        table.add_row(*(_plain(cell) for cell in row))
     console.print(table)
     verdict = "within thresholds" if document["passed"] else "[red]drift beyond thresholds[/]"
     console.print(
         f"{verdict} (rank correlation >= {thresholds['min_rank_corr']:g}, at most "
         f"{thresholds['max_topk_changes']} change(s) in the top {thresholds['top_k']})"
     )
+
+
+def _plain(text: str) -> str:
+    """Text from a file for a rich cell: terminal controls escaped, rich markup shown as text."""
+    from rich.markup import escape
+
+    from xai_cli.textsafe import terminal_safe
+
+    return escape(terminal_safe(str(text)))
 
 
 def _diff_rows(document: dict[str, Any]) -> list[list[str]]:

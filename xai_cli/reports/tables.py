@@ -14,7 +14,7 @@ def print_explain_summary(report: dict[str, Any], out_dir: Path, files: list[str
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(markup=False)  # names from files print as they are: '[red]' stays text
     method = report["method"].upper()
     rows_table = Table(
         title=f"{method} ({report['algorithm']}): strongest columns per row", title_justify="left"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from xai_cli.errors import InputError
+from xai_cli.errors import InputError, XaiError
 from xai_cli.models.sandbox import channel
 from xai_cli.models.sandbox.limits import SandboxLimits
 
@@ -168,7 +168,7 @@ def _denied_by_the_sandbox(exc: BaseException, roots: Sequence[str]) -> str | No
             name = os.path.realpath(os.fsdecode(error.filename))
             if not is_within(name, roots):
                 return name
-        elif "Permission denied" in str(error) and not isinstance(error, OSError):
+        elif "Permission denied" in str(error) and not isinstance(error, OSError | XaiError):
             return str(error).strip().splitlines()[0][:160]
         error = error.__cause__ or error.__context__
     return None

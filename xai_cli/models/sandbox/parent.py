@@ -199,8 +199,10 @@ def _relay(session: _Session, relay_fd: int) -> bool:
     if not data:
         return False
     if session.relayed < _RELAY_LIMIT:
+        from xai_cli.textsafe import terminal_safe
+
         text = data[: _RELAY_LIMIT - session.relayed].decode("utf-8", "replace")
-        sys.stderr.write("".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text))
+        sys.stderr.write("\n".join(terminal_safe(line) for line in text.split("\n")))
         sys.stderr.flush()
     session.relayed += len(data)
     return True
