@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _bench import ROOT, best_command, best_of, quick_mode, record, xai_command
 
 from xai_cli.models.sandbox.limits import SandboxLimits
-from xai_cli.models.sandbox.parent import run_sandboxed
+from xai_cli.models.sandbox.parent import SandboxJob, run_sandboxed
 
 CALLS = 2000
 FILES = 50
@@ -26,8 +26,8 @@ FILE_BYTES = 200_000
 
 def sandboxed(work, out: Path) -> object:  # type: ignore[no-untyped-def]
     """``work`` in a sandboxed child writing under ``out``."""
-    return run_sandboxed(
-        work,
+    job = SandboxJob(
+        work=work,
         callbacks=[lambda *_: None],
         read_paths=[],
         out_dirs=[out],
@@ -37,6 +37,7 @@ def sandboxed(work, out: Path) -> object:  # type: ignore[no-untyped-def]
         prepare=lambda: None,
         on_layer_note=lambda _: None,
     )
+    return run_sandboxed(job)
 
 
 def channel_costs(out: Path) -> None:

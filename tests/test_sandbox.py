@@ -238,16 +238,17 @@ class FromFile(torch.nn.Module):
 def sandboxed_torchscript_call(model: Path, out: Path) -> Any:
     """Load and call a TorchScript file in the sandbox, with no scan before it: the sandbox alone."""
     from xai_cli.models.sandbox.limits import SandboxLimits
-    from xai_cli.models.sandbox.parent import run_sandboxed
+    from xai_cli.models.sandbox.parent import SandboxJob, run_sandboxed
     from xai_cli.models.sandbox.prepare import prepare_for
 
     def work(call_back: Any) -> float:
         return float(torch.jit.load(str(model))(torch.zeros(1)).item())
 
-    return run_sandboxed(
-        work, callbacks=[], read_paths=[model], out_dirs=[out], limits=SandboxLimits(), label=str(model),
+    job = SandboxJob(
+        work=work, callbacks=[], read_paths=[model], out_dirs=[out], limits=SandboxLimits(), label=str(model),
         seconds=None, prepare=lambda: prepare_for(model), on_layer_note=lambda _: None,
     )  # fmt: skip
+    return run_sandboxed(job)
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["writes", "reads"])

@@ -141,12 +141,9 @@ def _read_until(read_fd: int, deadline: float) -> bytes | None:
 
 def _stop(pid: int, folders: list[Path], staging_before: dict[Path, set[str]]) -> None:
     """Kill the child's process group, reap the child, remove the staging folders it left."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
+    from xai_cli.models.sandbox.parent import kill_process_group
+
+    kill_process_group(pid)
     _clean_staging(folders, staging_before)
 
 

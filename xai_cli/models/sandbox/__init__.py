@@ -64,7 +64,7 @@ def sandboxed(func: F) -> F:
 def _run_in_sandbox(
     func: Callable[..., Any], args: Any, rest: tuple[Any, ...], options: dict[str, Any]
 ) -> Any:
-    from xai_cli.models.sandbox.parent import run_sandboxed
+    from xai_cli.models.sandbox.parent import SandboxJob, run_sandboxed
     from xai_cli.models.sandbox.prepare import prepare_for
     from xai_cli.models.sandbox.roots import args_paths
 
@@ -90,8 +90,8 @@ def _run_in_sandbox(
         return func(child_args, *child_rest, **child_options)
 
     model_path = Path(args.model)
-    return run_sandboxed(
-        work,
+    job = SandboxJob(
+        work=work,
         callbacks=callbacks,
         read_paths=args_paths(args),
         out_dirs=[Path(args.out)],
@@ -99,12 +99,18 @@ def _run_in_sandbox(
         label=str(model_path),
         seconds=seconds,
         prepare=lambda: prepare_for(model_path, str(getattr(args, "device", "cpu"))),
-        on_layer_note=_note_once,
+        on_layer_note=lambda text: _note_once(text, rest[0] if rest and callable(rest[0]) else None),
     )
+    return run_sandboxed(job)
 
 
-def _note_once(text: str) -> None:
+def _note_once(text: str, on_note: Callable[[str], None] | None = None) -> None:
+    """A note about the sandbox, once per process: through the command's note callback (its first
+    callback, which --quiet silences) when it has one, else on stderr."""
     if text in _NOTED:
         return
     _NOTED.add(text)
-    sys.stderr.write(f"note: {text}\n")
+    if on_note is not None:
+        on_note(text)
+    else:
+        sys.stderr.write(f"note: {text}\n")

@@ -12,6 +12,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,27 +74,33 @@ class _Session:
         raise PermissionError(f"{text} is outside the report folder")
 
 
-def run_sandboxed(
-    work: Callable[[Callable[[int, tuple[Any, ...]], None]], Any],
-    *,
-    callbacks: Sequence[Callable[..., Any]],
-    read_paths: Sequence[Path],
-    out_dirs: Sequence[Path],
-    limits: SandboxLimits,
-    label: str,
-    seconds: float | None,
-    prepare: Callable[[], None],
-    on_layer_note: Callable[[str], None],
-) -> Any:
-    """Run ``work`` in a sandboxed child and return its value; ``on_layer_note`` hears of each sandbox
-    layer this platform lacks.
+@dataclass(frozen=True)
+class SandboxJob:
+    """One run in a sandboxed child.
 
     ``work(call_back)`` runs in the child; ``call_back(i, args)`` there calls ``callbacks[i](*args)``
-    here. Errors it raises are raised here, rebuilt from their class name and message.
+    here. ``read_paths`` may be read there (besides the Python installation), ``out_dirs`` written
+    through this process; ``prepare`` runs there before the lock-down; ``on_layer_note`` hears here of
+    each sandbox layer this platform lacks; ``seconds`` is the --timeout (None: none).
     """
-    made = _make_folders(out_dirs)
+
+    work: Callable[[Callable[[int, tuple[Any, ...]], None]], Any]
+    callbacks: Sequence[Callable[..., Any]]
+    read_paths: Sequence[Path]
+    out_dirs: Sequence[Path]
+    limits: SandboxLimits
+    label: str
+    seconds: float | None
+    prepare: Callable[[], None]
+    on_layer_note: Callable[[str], None]
+
+
+def run_sandboxed(job: SandboxJob) -> Any:
+    """Run ``job.work`` in a sandboxed child and return its value. Errors it raises are raised here,
+    rebuilt from their class name and message."""
+    made = _make_folders(job.out_dirs)
     try:
-        return _run(work, callbacks, read_paths, out_dirs, limits, label, seconds, prepare, on_layer_note)
+        return _run(job)
     except BaseException:
         _remove_empty(made)
         raise
@@ -119,17 +126,7 @@ def _remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
 
 
-def _run(
-    work: Callable[[Callable[[int, tuple[Any, ...]], None]], Any],
-    callbacks: Sequence[Callable[..., Any]],
-    read_paths: Sequence[Path],
-    out_dirs: Sequence[Path],
-    limits: SandboxLimits,
-    label: str,
-    seconds: float | None,
-    prepare: Callable[[], None],
-    on_layer_note: Callable[[str], None],
-) -> Any:
+def _run(job: SandboxJob) -> Any:
     _warm_up()
     parent_end, child_end = socket.socketpair()
     relay_read, relay_write = os.pipe()
@@ -139,31 +136,31 @@ def _run(
     if pid == 0:  # pragma: no cover - the child ends in os._exit
         parent_end.close()
         os.close(relay_read)
-        child_main(child_end.detach(), relay_write, work, read_paths, limits, prepare)
+        child_main(child_end.detach(), relay_write, job.work, job.read_paths, job.limits, job.prepare)
     child_end.close()
     os.close(relay_write)
     with contextlib.suppress(OSError):
         os.setpgid(pid, pid)
-    session = _Session(out_dirs, callbacks, limits.memory_bytes(), on_layer_note)
-    deadline = None if seconds is None else time.monotonic() + seconds
+    session = _Session(job.out_dirs, job.callbacks, job.limits.memory_bytes(), job.on_layer_note)
+    deadline = None if job.seconds is None else time.monotonic() + job.seconds
     try:
         timed_out = _serve(session, parent_end.fileno(), relay_read, deadline)
     except BaseException:
-        _kill(pid)
+        kill_process_group(pid)
         raise
     finally:
         parent_end.close()
         os.close(relay_read)
     if timed_out:
-        _kill(pid)
+        kill_process_group(pid)
         _remove_staging(session)
         raise InputError(
-            f"{label}: stopped after {seconds:g} s (--timeout {seconds:g}); no report was written; "
-            "allow more time or explain fewer --rows"
+            f"{job.label}: stopped after {job.seconds:g} s (--timeout {job.seconds:g}); no report was "
+            "written; allow more time or explain fewer --rows"
         )
     _, status = os.waitpid(pid, 0)
     try:
-        return _outcome(session, status, label, limits)
+        return _outcome(session, status, job.label, job.limits)
     except BaseException:
         _remove_staging(session)
         raise
@@ -327,7 +324,8 @@ def _remove_staging(session: _Session) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _kill(pid: int) -> None:
+def kill_process_group(pid: int) -> None:
+    """SIGKILL a child's process group and the child, then reap it."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):
