@@ -284,3 +284,19 @@ def test_onnx_external_data_beside_the_model_is_readable_in_the_sandbox(tmp_path
     args = ("--label-column", "species", "--rows", "0:2", "--background", "5", "--max-plots", "0")
     result = run_in_process("explain", model, IRIS_DATA, "--out", tmp_path / "r", *args)
     assert result.exit_code == 0, result.stderr
+
+
+def test_a_keras_file_without_its_suffix_loads_in_the_sandbox(tmp_path: Path) -> None:
+    """Keras picks its reader by suffix: the link with the right one is made before the lock-down,
+    and removed with the model process."""
+    import shutil
+    import tempfile
+
+    from tests.conftest import SAMPLE_MODELS
+
+    model = tmp_path / "iris_mlp.model"
+    shutil.copy(SAMPLE_MODELS / "iris_mlp.keras", model)
+    args = ("--rows", "0:3", "--max-plots", "0", "--label-column", "species")
+    result = run_in_process("explain", model, IRIS_DATA, "--out", tmp_path / "r", *args)
+    assert result.exit_code == 0, result.stderr
+    assert not list(Path(tempfile.gettempdir()).glob("xai-sandbox-*"))

@@ -71,11 +71,34 @@ def load_keras(path: Path, file_format: str, *, trust: bool, device: str) -> Net
     return KerasNetwork(model, backend, device)
 
 
+# Links made ahead of loading, by a sandboxed model process before it may no longer create files.
+_PREPARED_LINKS: dict[tuple[str, str], str] = {}
+
+
+def _has_suffix(path: Path, suffix: str) -> bool:
+    return path.suffix.lower() == suffix or (suffix == ".h5" and path.suffix.lower() == ".hdf5")
+
+
+def prepare_suffix_link(path: Path, file_format: str, folder: Path) -> None:
+    """Make, in ``folder``, the link with the right suffix that loading ``path`` will need (if any)."""
+    suffix = SUFFIX[file_format]
+    if _has_suffix(path, suffix):
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / f"model{suffix}"
+    if not link.is_symlink():
+        os.symlink(path.resolve(), link)
+    _PREPARED_LINKS[(str(path), suffix)] = str(link)
+
+
 @contextlib.contextmanager
 def _with_suffix(path: Path, suffix: str) -> Iterator[str]:
     """Keras picks its reader by file suffix; give it a link with the right one when the name lacks it."""
-    if path.suffix.lower() == suffix or (suffix == ".h5" and path.suffix.lower() == ".hdf5"):
+    if _has_suffix(path, suffix):
         yield str(path)
+        return
+    if (str(path), suffix) in _PREPARED_LINKS:
+        yield _PREPARED_LINKS[(str(path), suffix)]
         return
     with tempfile.TemporaryDirectory(prefix="xai-keras-") as folder:
         link = Path(folder) / f"model{suffix}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import signal
 import socket
 import sys
@@ -20,6 +21,7 @@ from xai_cli.errors import InputError, UnsafeModelError
 from xai_cli.models.sandbox import channel
 from xai_cli.models.sandbox.child import EXIT_VIOLATION, child_main
 from xai_cli.models.sandbox.limits import SandboxLimits
+from xai_cli.models.sandbox.prepare import scratch_folder
 
 TRUST_HINT = "if you trust this file, pass --trust-model (or set XAI_TRUST_MODEL=1)"
 # What the model process may print (library noise) before the rest is dropped.
@@ -147,18 +149,21 @@ def _run(job: SandboxJob) -> Any:
         timed_out = _serve(session, parent_end.fileno(), relay_read, deadline)
     except BaseException:
         kill_process_group(pid)
+        shutil.rmtree(scratch_folder(pid), ignore_errors=True)
         raise
     finally:
         parent_end.close()
         os.close(relay_read)
     if timed_out:
         kill_process_group(pid)
+        shutil.rmtree(scratch_folder(pid), ignore_errors=True)
         _remove_staging(session)
         raise InputError(
             f"{job.label}: stopped after {job.seconds:g} s (--timeout {job.seconds:g}); no report was "
             "written; allow more time or explain fewer --rows"
         )
     _, status = os.waitpid(pid, 0)
+    shutil.rmtree(scratch_folder(pid), ignore_errors=True)
     try:
         return _outcome(session, status, job.label, job.limits)
     except BaseException:
@@ -253,8 +258,6 @@ def _file_request(session: _Session, fd: int, header: dict[str, Any], body: byte
             session.staging.discard(staging)
             writer.commit_local(Path(staging), Path(out_dir))
         elif op == "remove_tree":
-            import shutil
-
             target = session.inside(header.get("path"), strictly=True)
             session.staging.discard(target)
             shutil.rmtree(target, ignore_errors=True)
@@ -318,8 +321,6 @@ def _warm_up() -> None:
 
 
 def _remove_staging(session: _Session) -> None:
-    import shutil
-
     for staging in session.staging:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from xai_cli.models.sandbox.threads import single_openmp_thread
+
+
+def scratch_folder(pid: int) -> Path:
+    """Where the model process ``pid`` may leave files it needs before its lock-down (a link with the
+    suffix Keras wants); its parent removes the folder when the process has ended."""
+    return Path(tempfile.gettempdir()) / f"xai-sandbox-{pid}"
 
 
 def prepare_for(model_path: Path, device: str = "cpu") -> None:
@@ -35,9 +43,10 @@ def prepare_for(model_path: Path, device: str = "cpu") -> None:
 
         file_format = detect_format(model_path)
         if file_format in ("keras", "keras-h5"):
-            from xai_cli.models.keras import keras_backend
+            from xai_cli.models.keras import keras_backend, prepare_suffix_link
 
             keras_backend()
+            prepare_suffix_link(model_path, file_format, scratch_folder(os.getpid()))
         elif file_format in ("torch", "torchscript"):
             importlib.import_module("torch")
         elif file_format == "torch-export":
