@@ -163,5 +163,6 @@ EXACT: frozenset[str] = (
 
 def printable(text: str, limit: int = 200) -> str:
     """``text`` with control characters escaped, so a hostile name cannot drive the terminal."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= limit else text[:limit] + "..."
+    from xai_cli.textsafe import terminal_safe
+
+    return terminal_safe(text, limit)
