@@ -59,6 +59,9 @@ MAX_ROW_GROUP_BYTES = Limit("row-group bytes", 2 * GiB, "XAI_MAX_ROW_GROUP_BYTES
 # own size (run-length encoding of one repeated value does that; real tables compress 2-20x).
 MAX_PARQUET_EXPANSION = Limit("expansion", 1000, "XAI_MAX_PARQUET_EXPANSION", "times the file's size")
 # ONNX: one tensor (an initializer, a constant, or any value at the batch xai runs: 256 rows).
+# An XGBoost JSON/UBJSON or LightGBM text model is read whole to be verified (JSON parsed into Python
+# objects, about 10x its size): 1 GiB holds ensembles of tens of thousands of deep trees.
+MAX_BOOSTER_FILE_BYTES = Limit("model file bytes", 1 * GiB, "XAI_MAX_BOOSTER_FILE_BYTES", "bytes")
 MAX_TENSOR_BYTES = Limit("tensor bytes", 2 * GiB, "XAI_MAX_TENSOR_BYTES", "bytes")
 # ONNX: onnxruntime's CPU arena for one run (the values a run computes; weights are not in it).
 MAX_ONNX_ARENA_BYTES = Limit("arena bytes", 4 * GiB, "XAI_MAX_ONNX_ARENA_BYTES", "bytes")

@@ -36,6 +36,9 @@ EXACT_MAX_FEATURES = 10
 # Enumerating every coalition of a tree model within this many tree traversals (about 0.1 s) is exact and
 # cheaper than TreeSHAP, whose import of shap alone takes 0.4-0.6 s (measured, benchmarks/README.md).
 SMALL_TREE_TRAVERSALS = 2_000_000
+# TreeSHAP's values must sum to the model's own prediction within this, or another algorithm is used:
+# shap sums float32 leaves in float64, a few ulps of float32 on margins of order 10.
+TREE_ADDITIVITY = 1e-6
 # Tree ensembles whose stored leaf values are already class probabilities (shap's "raw" output).
 PROBABILITY_LEAF_TREES = frozenset(
     {
@@ -109,6 +112,12 @@ def choose_algorithm(
             "--algorithm tree needs a tree ensemble over numeric columns, bare or after column-wise steps "
             "(scalers, ordinal encoders, imputers); use exact or permutation"
         )
+    if requested == "tree" and not tree_exact_in(model, output) and len(model.classes or ()) > 2:
+        raise UsageError(
+            f"--algorithm tree: TreeSHAP is exact only in a boosted model's margin, not in its "
+            f"probabilities (a softmax of the margin); use --output raw --algorithm tree "
+            f"(per-class scores), or --algorithm exact (up to {EXACT_MAX_FEATURES} columns) or permutation"
+        )
     if requested == "linear" and not linear_ok:
         raise UsageError(
             "--algorithm linear needs a linear model explained in its own units "
@@ -116,11 +125,24 @@ def choose_algorithm(
         )
     if requested != "auto":
         return requested
-    if tree_ok and not _small_tree(model.tree_estimator, n_features, n_rows, n_background):
+    if (
+        tree_ok
+        and tree_exact_in(model, output)
+        and not _small_tree(model.tree_estimator, n_features, n_rows, n_background)
+    ):
         return "tree"
     if linear_ok:
         return "linear"
     return "exact" if n_features <= EXACT_MAX_FEATURES else "permutation"
+
+
+def tree_exact_in(model: Model, output: OutputSpace) -> bool:
+    """Whether TreeSHAP's values in ``output`` are exact Shapley values: the sum of the trees' leaves is
+    the margin, so they are for raw outputs and values, and for probabilities only when the leaves are
+    probabilities (forests). A boosted model's probability is a sigmoid or softmax of the margin, whose
+    Shapley values no tree algorithm gives: shap rescales the margin's values (additive for a sigmoid,
+    not exact) or, for a softmax, misses additivity (by 0.43 on a 3-class LightGBM model)."""
+    return output != "probability" or type(model.tree_estimator).__name__ in PROBABILITY_LEAF_TREES
 
 
 def _small_tree(estimator: object, n_features: int, n_rows: int, n_background: int) -> bool:
@@ -149,15 +171,10 @@ def explain_shap(
     notes: list[str] = []
     shapley: ShapleyValues | None = None
     if algorithm == "tree":
-        try:
-            shapley, tree_output, tree_notes = _tree_shap(model, X, background, output, known_prediction)
-            settings["tree_model_output"] = tree_output
-            notes.extend(tree_notes)
-        except Exception as exc:
-            if options.algorithm == "tree":
-                raise UsageError(f"shap's TreeExplainer cannot read this model: {exc}") from exc
+        shapley = _checked_tree_shap(model, X, background, output, known_prediction, options, notes, settings)
+        if shapley is None:
             algorithm = "exact" if len(feature_names) <= EXACT_MAX_FEATURES else "permutation"
-            notes.append(f"TreeExplainer could not read the model ({exc}); used {algorithm} instead")
+            notes[-1] += f"; used {algorithm} instead"
     if shapley is None:
         function = tabular_function(model, output, [X, background])
         encoded_rows, encoded_background = function.encode(X), function.encode(background)
@@ -243,6 +260,41 @@ def _sampling_report(
     return details, notes
 
 
+def _checked_tree_shap(
+    model: Model,
+    X: pd.DataFrame,
+    background: pd.DataFrame,
+    output: OutputSpace,
+    prediction: np.ndarray | None,
+    options: ShapOptions,
+    notes: list[str],
+    settings: dict[str, object],
+) -> ShapleyValues | None:
+    """TreeSHAP's values, or None (with a note) when shap cannot read the model or its values miss
+    additivity by more than TREE_ADDITIVITY (a regressor whose output is a link of the margin, such as
+    a Poisson objective): an algorithm called exact is exact. ``--algorithm tree`` raises instead."""
+    try:
+        shapley, tree_output, tree_notes = _tree_shap(model, X, background, output, prediction)
+    except Exception as exc:
+        if options.algorithm == "tree":
+            raise UsageError(f"shap's TreeExplainer cannot read this model: {exc}") from exc
+        notes.append(f"TreeExplainer could not read the model ({exc})")
+        return None
+    error = float(np.max(np.abs(shapley.values.sum(axis=1) + shapley.base - shapley.prediction), initial=0))
+    if error > TREE_ADDITIVITY:
+        reason = (
+            f"TreeSHAP's values miss the model's own {output} output by up to {error:.3g} (shap's reading "
+            "of the trees, or an output that transforms their sum, differs from the model's arithmetic)"
+        )
+        if options.algorithm == "tree":
+            raise UsageError(f"--algorithm tree: {reason}; use --algorithm exact or permutation")
+        notes.append(reason)
+        return None
+    notes.extend(tree_notes)
+    settings["tree_model_output"] = tree_output
+    return shapley
+
+
 def _tree_shap(
     model: Model,
     X: pd.DataFrame,
@@ -250,20 +302,21 @@ def _tree_shap(
     output: OutputSpace,
     prediction: np.ndarray | None = None,
 ) -> tuple[ShapleyValues, str, list[str]]:
-    """shap's interventional TreeExplainer (exact in raw output), in the requested output space."""
+    """shap's interventional TreeExplainer on the sum of the trees' leaves (raw output), which is the
+    requested output wherever ``tree_exact_in`` holds; also shap's output name used."""
     from xai_cli.methods.treeshap import tree_shap
 
     estimator = model.tree_estimator
     notes = []
-    if output == "probability" and type(estimator).__name__ not in PROBABILITY_LEAF_TREES:
+    tree_output = "raw"
+    if not tree_exact_in(model, output):
+        # Only when asked for by name, on a binary model (choose_algorithm refuses a softmax).
         tree_output = "probability"
         notes.append(
-            "shap's TreeExplainer turns this model's margin attributions into probabilities by rescaling "
-            "them per background row, which is not exactly the Shapley value of the probability; "
-            "--output raw gives exact values in log-odds"
+            "shap's TreeExplainer turns this model's log-odds attributions into probabilities by "
+            "rescaling them per background row: additive, but not exactly the Shapley values of the "
+            "probability; --algorithm exact or permutation gives those, --output raw exact log-odds"
         )
-    else:
-        tree_output = "raw"
     view = model.tree_input_view
     if view is None:
         # The one float64 copy of the explained and background rows, recoded in place (see treeshap.py).

@@ -23,6 +23,7 @@ def file_sha256(path: Path) -> str:
 
 
 DEEP_FORMATS = frozenset({"keras", "keras-h5", "torch", "torchscript", "torch-export", "onnx"})
+BOOSTER_FORMATS = frozenset({"xgboost-json", "xgboost-ubj", "lightgbm-txt"})
 
 
 def load_model(
@@ -44,6 +45,8 @@ def load_model(
         return _load_deep(path, file_format, sha256, trust=trust, arch=arch, code=code, device=device)
     if arch is not None or code is not None:
         raise UsageError(f"{path}: --arch and --code apply to PyTorch and Keras files, not {file_format}")
+    if file_format in BOOSTER_FORMATS:
+        return _load_booster_file(path, file_format, sha256)
     if file_format in ("pickle", "joblib"):
         from xai_cli.models.safe_pickle import load_pickle
 
@@ -67,7 +70,11 @@ def load_model(
         raise InputError(
             f"{path}: the file holds the class {obj.__name__}, not a fitted model; save the fitted model"
         )
+    from xai_cli.models.boosters import from_booster, is_raw_booster
+
     try:
+        if is_raw_booster(obj):
+            return from_booster(obj, path=path, sha256=sha256, file_format=file_format)
         return from_estimator(obj, path=path, sha256=sha256, file_format=file_format)
     except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
         # A damaged or unfitted estimator: attributes missing or of the wrong kind.
@@ -75,6 +82,25 @@ def load_model(
             f"{path}: the file holds a {type(obj).__name__} that is not a usable fitted model "
             f"({type(exc).__name__}: {str(exc)[:200]}); save the fitted model again"
         ) from exc
+
+
+def _load_booster_file(path: Path, file_format: str, sha256: str) -> Model:
+    """An XGBoost JSON/UBJSON or LightGBM text model: data only, so it loads without --trust-model once
+    the scanner's checks say it really is one."""
+    from xai_cli.models import boosters
+    from xai_cli.models.scanning.booster_files import (
+        verify_lightgbm_txt,
+        verify_xgboost_json,
+        verify_xgboost_ubj,
+    )
+
+    if file_format == "lightgbm-txt":
+        verify_lightgbm_txt(path)
+        _require(path, "lightgbm", "lightgbm")
+        return boosters.lightgbm_from_file(path, sha256=sha256, file_format=file_format)
+    (verify_xgboost_json if file_format == "xgboost-json" else verify_xgboost_ubj)(path)
+    _require(path, "xgboost", "xgboost")
+    return boosters.xgboost_from_file(path, sha256=sha256, file_format=file_format)
 
 
 def _load_deep(

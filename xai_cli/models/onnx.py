@@ -69,6 +69,11 @@ def load_onnx(path: Path, *, device: str, fold_constants: bool = True) -> Networ
     providers: list[Any] = list(onnx_providers(device))
     if providers[0] == "CUDAExecutionProvider":
         providers[0] = ("CUDAExecutionProvider", {"gpu_mem_limit": str(arena)})
+    if _has_tree_ensemble(path):
+        # onnxruntime sums a tree ensemble's trees in an order that depends on the batch size when it
+        # runs on several threads, so one row's float32 probability changed with the rows around it
+        # (1.0000004 alone, 1.0 in a batch of 100); on one thread a row's output is its own.
+        options.intra_op_num_threads = 1
     disabled = [] if fold_constants else ["ConstantFolding"]
     try:
         session = onnxruntime.InferenceSession(
@@ -81,6 +86,18 @@ def load_onnx(path: Path, *, device: str, fold_constants: bool = True) -> Networ
 
 
 _ARENA_SHARED: list[int] = []
+TREE_ENSEMBLE_OPERATORS = frozenset({"TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble"})
+
+
+def _has_tree_ensemble(path: Path) -> bool:
+    """Whether the graph (its main graph, read without external data) runs an ai.onnx.ml tree ensemble."""
+    try:
+        import onnx
+
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception:
+        return False
+    return any(node.op_type in TREE_ENSEMBLE_OPERATORS for node in graph.node)
 
 
 def _share_capped_arena(onnxruntime: Any, max_bytes: int) -> None:
@@ -143,7 +160,27 @@ class OnnxNetwork(Network):
         outputs = session.get_outputs()
         chosen = next((o for o in outputs if "prob" in o.name.lower()), outputs[0])
         self._output_name = chosen.name
+        # skl2onnx's classifiers name their probability output so, as a tensor or a ZipMap of dicts.
+        self._named_probabilities = "prob" in chosen.name.lower() or chosen.type.startswith("seq(map")
         self.declared_classes = _onnx_classes(path, session)
+
+    def calibrate(self, example: np.ndarray, seed: int = 0) -> None:
+        """As ``Network.calibrate``, but outputs that lie in [0, 1] and sum to 1 within float32 rounding
+        (a forest's averaged leaves give 1.0000004) are probabilities, and so is an output named so (or
+        a ZipMap) whose values on ``example`` lie in [0, 1]: these are never soft-maxed."""
+        if self.output_kind is None:
+            rng = np.random.default_rng(seed)
+            spread = float(np.std(example)) or 1.0
+            probes = [example.astype(np.float32)]
+            for scale in (1.0, 4.0, 16.0):
+                probes.append(
+                    probes[0] + rng.normal(0.0, spread * scale, size=example.shape).astype(np.float32)
+                )
+            values = np.concatenate([self.run(batch) for batch in probes])
+            if _probabilities(values, sums_to_one=not self._named_probabilities) and values.shape[1] > 1:
+                self.n_outputs = values.shape[1]
+                self.output_kind = "probabilities"
+        super().calibrate(example, seed)
 
     def _feeds(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         if self.feature_names is None:
@@ -169,6 +206,19 @@ class OnnxNetwork(Network):
             keys = list(result[0])
             return np.array([[row[k] for k in keys] for row in result], dtype=np.float64)
         return np.asarray(result, dtype=np.float64)
+
+
+# float32 rounding of a probability computed as a sum or mean (skl2onnx's forests: 1.0000004).
+PROBABILITY_SLACK = 1e-4
+
+
+def _probabilities(values: np.ndarray, *, sums_to_one: bool) -> bool:
+    """Whether every row lies in [0, 1] and, if asked, sums to 1, up to float32 rounding."""
+    if not np.all(np.isfinite(values)) or values.min() < -PROBABILITY_SLACK:
+        return False
+    if values.max() > 1.0 + PROBABILITY_SLACK:
+        return False
+    return not sums_to_one or bool(np.allclose(values.sum(axis=1), 1.0, atol=1e-3))
 
 
 def _onnx_classes(path: Path, session: Any) -> list[Any] | None:

@@ -55,6 +55,30 @@ def _unwrap_search(estimator: Any) -> Any:
     return best if best is not None else estimator
 
 
+def _booster_margin_option(final: Any) -> str | None:
+    """The predict keyword that makes an XGBoost or LightGBM wrapper return its margin (the sum of its
+    trees: log-odds, or per-class scores before the softmax); they have no decision_function."""
+    module = type(final).__module__
+    if module.startswith("xgboost"):
+        return "output_margin"
+    if module.startswith("lightgbm"):
+        return "raw_score"
+    return None
+
+
+def _has_margin(estimator: Any, final: Any) -> bool:
+    return hasattr(estimator, "decision_function") or _booster_margin_option(final) is not None
+
+
+def _margin(estimator: Any, final: Any, data: Any) -> Any:
+    """The classifier's margin: decision_function, or a booster wrapper's raw predict (a Pipeline passes
+    the keyword to its final step)."""
+    option = _booster_margin_option(final)
+    if option is not None:
+        return estimator.predict(data, **{option: True})
+    return estimator.decision_function(data)
+
+
 def _is_pipeline(estimator: Any) -> bool:
     return type(estimator).__name__ == "Pipeline" and hasattr(estimator, "steps")
 
@@ -83,7 +107,7 @@ def from_estimator(estimator: Any, *, path: Path, sha256: str, file_format: str)
     names = getattr(estimator, "feature_names_in_", None)
     feature_names = [str(n) for n in names] if names is not None else None
     n_features = getattr(estimator, "n_features_in_", None)
-    has_raw = hasattr(estimator, "decision_function") if kind == "classifier" else True
+    has_raw = _has_margin(estimator, final) if kind == "classifier" else True
 
     def predict(X: pd.DataFrame, output: OutputSpace) -> np.ndarray:
         with warnings.catch_warnings():
@@ -97,7 +121,7 @@ def from_estimator(estimator: Any, *, path: Path, sha256: str, file_format: str)
                         f"{type(final).__name__} has no margin output (decision_function); "
                         "use --output probability"
                     )
-                return estimator.decision_function(data)
+                return _margin(estimator, final, data)
             return estimator.predict(data)
 
     view = encoded_view(estimator, feature_names) if _is_pipeline(estimator) else None
@@ -279,8 +303,8 @@ def encoded_view(pipeline: Any, feature_names: list[str] | None) -> EncodedView 
             warnings.simplefilter("ignore")
             if output == "probability":
                 result = rest.predict_proba(Z)
-            elif output == "raw" and hasattr(rest, "decision_function"):
-                result = rest.decision_function(Z)
+            elif output == "raw" and _has_margin(rest, final):
+                result = _margin(rest, final, Z)
             else:
                 result = rest.predict(Z)
         return as_output_columns(

@@ -181,9 +181,13 @@ def is_allowed_class(cls: type) -> bool:
     return isinstance(cls, type) and (_admits_itself(cls) or qualified_name(cls) == "numpy.dtype")
 
 
+# A raw ``xgb.train`` / ``lgb.train`` Booster pickled on its own (models/boosters.py wraps it).
+RAW_BOOSTERS = frozenset({"xgboost.core.Booster", "lightgbm.basic.Booster"})
+
+
 def is_estimator_name(full: str) -> bool:
     """'module.qualname' names an estimator class: scikit-learn's registry or a wrapper's estimator."""
-    if full in estimator_names():
+    if full in estimator_names() or full in RAW_BOOSTERS:
         return True
     return full in derived.WRAPPERS and full.split(".")[-1].startswith(("XGB", "LGBM", "CatBoost"))
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from xai_cli.models.detect import detect_format
 from xai_cli.models.scanning.base import Finding, ScanResult, Verdict
+from xai_cli.models.scanning.booster_files import scan_booster_file
 from xai_cli.models.scanning.keras_config import scan_keras, scan_keras_h5
 from xai_cli.models.scanning.onnx_graph import scan_onnx
 from xai_cli.models.scanning.pickles import scan_pickle
@@ -32,6 +33,9 @@ SCANNERS: dict[str, Scanner] = {
     "keras": scan_keras,
     "keras-h5": scan_keras_h5,
     "onnx": scan_onnx,
+    "xgboost-json": scan_booster_file,
+    "xgboost-ubj": scan_booster_file,
+    "lightgbm-txt": scan_booster_file,
 }
 
 
